@@ -1,0 +1,1 @@
+//! Reconciliation: actual state, the pure diff, the plan value, rendering, and apply.

@@ -22,6 +22,64 @@ pub struct Source {
     pub line: u32,
 }
 
+/// The kinds of objects, in dependency order: an object may only refer to kinds before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Kind {
+    /// A Tyk Dashboard.
+    Provider,
+    /// An organisation.
+    Organisation,
+    /// A team in an organisation.
+    Team,
+    /// An API product.
+    Product,
+    /// A plan.
+    Plan,
+    /// A catalog.
+    Catalog,
+}
+
+impl Kind {
+    /// Every kind in dependency order (create top-down, delete bottom-up).
+    pub const ALL: [Kind; 6] =
+        [Kind::Provider, Kind::Organisation, Kind::Team, Kind::Product, Kind::Plan, Kind::Catalog];
+
+    /// The manifest `kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Provider => "Provider",
+            Kind::Organisation => "Organisation",
+            Kind::Team => "Team",
+            Kind::Product => "Product",
+            Kind::Plan => "Plan",
+            Kind::Catalog => "Catalog",
+        }
+    }
+
+    /// Lowercase, as in policy ids and `--target KIND/NAME`.
+    pub fn lower(self) -> &'static str {
+        match self {
+            Kind::Provider => "provider",
+            Kind::Organisation => "organisation",
+            Kind::Team => "team",
+            Kind::Product => "product",
+            Kind::Plan => "plan",
+            Kind::Catalog => "catalog",
+        }
+    }
+
+    /// Parses either spelling.
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s || k.lower() == s.to_ascii_lowercase())
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Every object the manifests declare, keyed by name and sorted.
 #[derive(Debug, Clone, Default)]
 pub struct Desired {

@@ -1,2 +1,941 @@
-//! The database (sqlx, SQLite or PostgreSQL): migrations, queries, the apply lock.
-//! No other module runs SQL.
+//! The database (sqlx, SQLite or PostgreSQL): migrations, the snapshot the reconciler diffs,
+//! the one transaction apply writes, the apply lock, and the portal's tables.
+//!
+//! No other module runs SQL. Both backends share one schema (TEXT, BIGINT and BOOLEAN only) and
+//! one set of queries (`$N` placeholders work on both), so the same tests cover both.
+
+mod lock;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+use crate::desired::Kind;
+
+pub use lock::{default_holder, LockGuard, LockHolder};
+
+/// Errors of the store. Messages never contain a database password.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL is not one we can open.
+    #[error("unsupported database URL {0:?}: use sqlite://FILE or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    /// Connecting failed.
+    #[error("cannot open database {url}: {source}")]
+    Connect {
+        /// The URL with any password removed.
+        url: String,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// Migrations failed.
+    #[error("cannot migrate database {url}: {source}")]
+    Migrate {
+        /// The URL with any password removed.
+        url: String,
+        /// The migrator's error.
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A query failed.
+    #[error("database error while {doing}: {source}")]
+    Query {
+        /// What the store was doing.
+        doing: &'static str,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// A stored document is not valid JSON (the database was edited by hand?).
+    #[error("stored {kind} {name:?} is not valid JSON: {source}")]
+    Corrupt {
+        /// Kind of the row.
+        kind: Kind,
+        /// Name of the row.
+        name: String,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+    /// Another apply holds the lock.
+    #[error("the apply lock is held by {holder} (since {since_secs} s ago, lease ends in {expires_in_secs} s)")]
+    LockHeld {
+        /// Who holds it.
+        holder: String,
+        /// Seconds since it was taken.
+        since_secs: i64,
+        /// Seconds until its lease ends unless renewed.
+        expires_in_secs: i64,
+    },
+    /// The lock was lost (lease expired and taken by someone else).
+    #[error("the apply lock was lost: another run took it after our lease expired")]
+    LockLost,
+}
+
+fn query_err(doing: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { doing, source }
+}
+
+/// Which database engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A local file.
+    Sqlite,
+    /// A server, shared by replicas.
+    Postgres,
+}
+
+/// Whether a product or plan can still be requested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Listed and requestable.
+    Active,
+    /// Removed from the manifests but kept while credentials use it.
+    Retired,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Retired => "retired",
+        }
+    }
+}
+
+/// A manifest object as stored: its canonical document and status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbObject {
+    /// The canonical JSON the reconciler compares field by field.
+    pub doc: Value,
+    /// Active unless retired (products and plans only).
+    pub status: Status,
+}
+
+/// How portalctl came to own a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// portalctl created it (deleted on removal).
+    Created,
+    /// A manifest adopted it by `policy.id` (released on removal).
+    Adopted,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Origin::Created => "created",
+            Origin::Adopted => "adopted",
+        }
+    }
+}
+
+/// The Dashboard policy behind a product or plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyRefRow {
+    /// Provider name.
+    pub provider: String,
+    /// The policy `id`.
+    pub policy_id: String,
+    /// The Dashboard `_id`.
+    pub policy_mid: String,
+    /// Created or adopted.
+    pub origin: Origin,
+    /// The owned fields as last written or read.
+    pub last_seen: Value,
+}
+
+/// An active credential, as the reconciler needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveCredential {
+    /// Credential id.
+    pub id: String,
+    /// Provider the key lives on.
+    pub provider: String,
+    /// The plan it was issued under.
+    pub plan: String,
+    /// The products it covers.
+    pub products: Vec<String>,
+    /// The Dashboard's key hash (the key itself is never needed here).
+    pub key_hash: String,
+}
+
+/// Everything the reconciler reads from the database, in one consistent read.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Manifest objects by (kind, name); teams are named `org/team`.
+    pub objects: BTreeMap<(Kind, String), DbObject>,
+    /// Policy references by (kind, name).
+    pub policy_refs: BTreeMap<(Kind, String), PolicyRefRow>,
+    /// Active credentials.
+    pub credentials: Vec<ActiveCredential>,
+}
+
+impl Snapshot {
+    /// The active credentials that use a product or plan.
+    pub fn credentials_of<'a>(&'a self, kind: Kind, name: &'a str) -> impl Iterator<Item = &'a ActiveCredential> + 'a {
+        self.credentials.iter().filter(move |c| match kind {
+            Kind::Plan => c.plan == name,
+            Kind::Product => c.products.iter().any(|p| p == name),
+            _ => false,
+        })
+    }
+}
+
+/// One write of the apply transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum DbWrite {
+    /// Insert or replace an object.
+    Upsert {
+        /// Kind.
+        kind: Kind,
+        /// Name (`org/team` for teams).
+        name: String,
+        /// Canonical document.
+        doc: Value,
+        /// Base64 of the logo, for products that have one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        logo: Option<String>,
+    },
+    /// Mark a product or plan retired (or active again).
+    SetStatus {
+        /// Kind.
+        kind: Kind,
+        /// Name.
+        name: String,
+        /// New status.
+        status: Status,
+    },
+    /// Delete an object (and its links).
+    Delete {
+        /// Kind.
+        kind: Kind,
+        /// Name.
+        name: String,
+    },
+    /// Record the policy behind a product or plan.
+    PutPolicyRef {
+        /// Kind.
+        kind: Kind,
+        /// Name.
+        name: String,
+        /// The reference.
+        #[serde(rename = "ref")]
+        policy: PolicyRefRow,
+    },
+    /// Forget the policy behind a product or plan.
+    DeletePolicyRef {
+        /// Kind.
+        kind: Kind,
+        /// Name.
+        name: String,
+    },
+    /// Mark a credential revoked (after its key was deleted on the Dashboard).
+    RevokeCredential {
+        /// Credential id.
+        id: String,
+    },
+}
+
+/// A credential to record (the portal, and tests of retirement).
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    /// Credential id.
+    pub id: String,
+    /// The app it belongs to.
+    pub app_id: String,
+    /// Provider name.
+    pub provider: String,
+    /// Plan name.
+    pub plan: String,
+    /// Product names.
+    pub products: Vec<String>,
+    /// The Dashboard's key hash.
+    pub key_hash: String,
+}
+
+/// A connection pool to the portal database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    url: String,
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The URL with any password replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn migrator() -> Migrator {
+    Migrator {
+        migrations: std::borrow::Cow::Owned(vec![Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            include_str!("migrations/0001_init.sql").into(),
+            false,
+        )]),
+        ignore_missing: false,
+        locking: true,
+        no_tx: false,
+    }
+}
+
+impl Store {
+    /// Opens (creating a SQLite file on first use) and migrates the database at `url`.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let redacted = redact_url(url);
+        let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            // `sqlite://portal.db`, `sqlite:portal.db` and `sqlite::memory:` all work; create the
+            // file on first use and wait for other writers instead of failing at once.
+            let mut u = format!("sqlite:{rest}");
+            if !rest.contains(":memory:") && !rest.contains("mode=") {
+                u.push_str(if rest.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+            }
+            (Backend::Sqlite, u)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(StoreError::UnsupportedUrl(redacted));
+        };
+        if backend == Backend::Sqlite {
+            // Validate the options early so a typo is reported with the URL.
+            sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+                .map_err(|source| StoreError::Connect { url: redacted.clone(), source })?;
+        }
+        let mut options = AnyPoolOptions::new().max_connections(match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 8,
+        });
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    conn.execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options
+            .connect(&url)
+            .await
+            .map_err(|source| StoreError::Connect { url: redacted.clone(), source })?;
+        migrator()
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate { url: redacted.clone(), source })?;
+        Ok(Store { pool, backend, url: redacted })
+    }
+
+    /// The engine behind this store.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The database URL without its password.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The pool, for the portal's queries in this module's submodules.
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Reads every manifest object, policy reference and active credential in one transaction.
+    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(query_err("starting the snapshot"))?;
+        let mut snap = Snapshot::default();
+        let queries: [(Kind, &str); 6] = [
+            (Kind::Provider, "SELECT name, 'active' AS status, doc FROM providers"),
+            (Kind::Organisation, "SELECT name, 'active' AS status, doc FROM organisations"),
+            (
+                Kind::Team,
+                "SELECT organisation || '/' || name AS name, 'active' AS status, doc FROM teams",
+            ),
+            (Kind::Product, "SELECT name, status, doc FROM products"),
+            (Kind::Plan, "SELECT name, status, doc FROM plans"),
+            (Kind::Catalog, "SELECT name, 'active' AS status, doc FROM catalogs"),
+        ];
+        for (kind, sql) in queries {
+            let rows = sqlx::query(sql)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(query_err("reading manifest objects"))?;
+            for row in rows {
+                let name: String = row.try_get(0).map_err(query_err("reading a name"))?;
+                let status: String = row.try_get(1).map_err(query_err("reading a status"))?;
+                let doc: String = row.try_get(2).map_err(query_err("reading a document"))?;
+                let doc = serde_json::from_str(&doc)
+                    .map_err(|source| StoreError::Corrupt { kind, name: name.clone(), source })?;
+                let status = if status == "retired" { Status::Retired } else { Status::Active };
+                snap.objects.insert((kind, name), DbObject { doc, status });
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT kind, name, provider, policy_id, policy_mid, origin, last_seen FROM policy_refs",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(query_err("reading policy references"))?;
+        for row in rows {
+            let (kind, name, r) = policy_ref_from_row(&row)?;
+            snap.policy_refs.insert((kind, name), r);
+        }
+        let rows = sqlx::query(
+            "SELECT id, provider, plan, products, key_hash FROM credentials WHERE status = 'active' ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(query_err("reading credentials"))?;
+        for row in rows {
+            let products: String = row.try_get(3).map_err(query_err("reading credentials"))?;
+            snap.credentials.push(ActiveCredential {
+                id: row.try_get(0).map_err(query_err("reading credentials"))?,
+                provider: row.try_get(1).map_err(query_err("reading credentials"))?,
+                plan: row.try_get(2).map_err(query_err("reading credentials"))?,
+                products: serde_json::from_str(&products).unwrap_or_default(),
+                key_hash: row.try_get(4).map_err(query_err("reading credentials"))?,
+            });
+        }
+        tx.commit().await.map_err(query_err("ending the snapshot"))?;
+        Ok(snap)
+    }
+
+    /// Applies all writes in one transaction: all of them or none.
+    pub async fn write(&self, writes: &[DbWrite]) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(query_err("starting the apply transaction"))?;
+        let now = now_ms();
+        let mut touched_orgs = BTreeSet::new();
+        // Group upserts by kind so they can be written in batches.
+        let mut upserts: BTreeMap<Kind, Vec<(&str, &Value, Option<&str>)>> = BTreeMap::new();
+        for w in writes {
+            match w {
+                DbWrite::Upsert { kind, name, doc, logo } => {
+                    upserts.entry(*kind).or_default().push((name, doc, logo.as_deref()));
+                    match kind {
+                        Kind::Organisation => {
+                            touched_orgs.insert(name.clone());
+                        }
+                        Kind::Team => {
+                            touched_orgs.insert(team_org(name).to_owned());
+                        }
+                        _ => {}
+                    }
+                }
+                DbWrite::Delete { kind: Kind::Organisation, name } => {
+                    touched_orgs.insert(name.clone());
+                }
+                DbWrite::Delete { kind: Kind::Team, name } => {
+                    touched_orgs.insert(team_org(name).to_owned());
+                }
+                _ => {}
+            }
+        }
+        for (kind, rows) in &upserts {
+            upsert_batch(&mut tx, *kind, rows, now).await?;
+        }
+        for w in writes {
+            match w {
+                DbWrite::Upsert { .. } => {}
+                DbWrite::SetStatus { kind, name, status } => {
+                    let table = match kind {
+                        Kind::Product => "products",
+                        Kind::Plan => "plans",
+                        _ => continue,
+                    };
+                    sqlx::query(&format!(
+                        "UPDATE {table} SET status = $1, updated_at = $2 WHERE name = $3"
+                    ))
+                    .bind(status.as_str())
+                    .bind(now)
+                    .bind(name.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("changing a status"))?;
+                }
+                DbWrite::Delete { kind, name } => delete_object(&mut tx, *kind, name).await?,
+                DbWrite::PutPolicyRef { kind, name, policy } => {
+                    sqlx::query(
+                        "INSERT INTO policy_refs (kind, name, provider, policy_id, policy_mid, origin, last_seen, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                         ON CONFLICT (kind, name) DO UPDATE SET provider = excluded.provider, policy_id = excluded.policy_id, \
+                         policy_mid = excluded.policy_mid, origin = excluded.origin, last_seen = excluded.last_seen, updated_at = excluded.updated_at",
+                    )
+                    .bind(kind.as_str())
+                    .bind(name.as_str())
+                    .bind(policy.provider.as_str())
+                    .bind(policy.policy_id.as_str())
+                    .bind(policy.policy_mid.as_str())
+                    .bind(policy.origin.as_str())
+                    .bind(policy.last_seen.to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("recording a policy reference"))?;
+                }
+                DbWrite::DeletePolicyRef { kind, name } => {
+                    sqlx::query("DELETE FROM policy_refs WHERE kind = $1 AND name = $2")
+                        .bind(kind.as_str())
+                        .bind(name.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_err("forgetting a policy reference"))?;
+                }
+                DbWrite::RevokeCredential { id } => {
+                    sqlx::query(
+                        "UPDATE credentials SET status = 'revoked', revoked_at = $1, key_sealed = NULL WHERE id = $2",
+                    )
+                    .bind(now)
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("revoking a credential"))?;
+                }
+            }
+        }
+        for org in &touched_orgs {
+            rebuild_memberships(&mut tx, org).await?;
+        }
+        tx.commit().await.map_err(query_err("committing the apply transaction"))?;
+        Ok(())
+    }
+
+    /// Records a credential (used by the portal when a key is issued, and by tests).
+    pub async fn insert_credential(&self, c: &NewCredential) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(query_err("recording a credential"))?;
+        sqlx::query(
+            "INSERT INTO credentials (id, app_id, provider, plan, products, key_hash, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)",
+        )
+        .bind(c.id.as_str())
+        .bind(c.app_id.as_str())
+        .bind(c.provider.as_str())
+        .bind(c.plan.as_str())
+        .bind(serde_json::to_string(&c.products).unwrap_or_else(|_| "[]".into()))
+        .bind(c.key_hash.as_str())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("recording a credential"))?;
+        for p in &c.products {
+            sqlx::query("INSERT INTO credential_products (credential_id, product) VALUES ($1, $2)")
+                .bind(c.id.as_str())
+                .bind(p.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("recording a credential"))?;
+        }
+        tx.commit().await.map_err(query_err("recording a credential"))?;
+        Ok(())
+    }
+
+    /// Counts rows of a table (for tests and status pages). Only known table names are accepted.
+    pub async fn count(&self, table: &str) -> Result<i64, StoreError> {
+        const TABLES: [&str; 12] = [
+            "providers",
+            "products",
+            "plans",
+            "catalogs",
+            "catalog_products",
+            "catalog_plans",
+            "catalog_audiences",
+            "organisations",
+            "teams",
+            "memberships",
+            "policy_refs",
+            "credentials",
+        ];
+        if !TABLES.contains(&table) {
+            return Ok(0);
+        }
+        let row = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_err("counting rows"))?;
+        row.try_get::<i64, _>(0).map_err(query_err("counting rows"))
+    }
+
+    /// The memberships of an email: (organisation, team) pairs, `all-users` included.
+    pub async fn memberships(&self, email: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT organisation, team FROM memberships WHERE email = $1 ORDER BY organisation, team",
+        )
+        .bind(email.to_lowercase())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading memberships"))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(query_err("reading memberships"))
+    }
+
+    /// Deletes every row of every table (tests only: a fresh PostgreSQL schema per test is
+    /// costly, so tests share a database and wipe it).
+    #[doc(hidden)]
+    pub async fn wipe_for_tests(&self) -> Result<(), StoreError> {
+        for t in [
+            "providers",
+            "products",
+            "plans",
+            "catalogs",
+            "catalog_products",
+            "catalog_plans",
+            "catalog_audiences",
+            "organisations",
+            "teams",
+            "memberships",
+            "policy_refs",
+            "apply_lock",
+            "developers",
+            "apps",
+            "access_requests",
+            "credentials",
+            "credential_products",
+            "sessions",
+            "reconcile_runs",
+        ] {
+            sqlx::query(&format!("DELETE FROM {t}"))
+                .execute(&self.pool)
+                .await
+                .map_err(query_err("wiping the database"))?;
+        }
+        Ok(())
+    }
+}
+
+fn team_org(name: &str) -> &str {
+    name.split_once('/').map_or(name, |(org, _)| org)
+}
+
+fn policy_ref_from_row(row: &AnyRow) -> Result<(Kind, String, PolicyRefRow), StoreError> {
+    let get = |i: usize| -> Result<String, StoreError> {
+        row.try_get::<String, _>(i).map_err(query_err("reading policy references"))
+    };
+    let kind_s = get(0)?;
+    let name = get(1)?;
+    let kind = Kind::parse(&kind_s).unwrap_or(Kind::Product);
+    let origin = if get(5)? == "adopted" { Origin::Adopted } else { Origin::Created };
+    let last_seen = serde_json::from_str(&get(6)?)
+        .map_err(|source| StoreError::Corrupt { kind, name: name.clone(), source })?;
+    Ok((
+        kind,
+        name,
+        PolicyRefRow { provider: get(2)?, policy_id: get(3)?, policy_mid: get(4)?, origin, last_seen },
+    ))
+}
+
+/// One bind value of a batched statement.
+enum Arg<'a> {
+    Text(&'a str),
+    OptText(Option<String>),
+    Owned(String),
+    Int(i64),
+    Bool(bool),
+}
+
+fn str_field(doc: &Value, key: &str) -> Option<String> {
+    doc.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Rows per multi-row INSERT: well under both engines' bind-parameter limits.
+const BATCH: usize = 200;
+
+async fn upsert_batch(
+    tx: &mut Transaction<'static, Any>,
+    kind: Kind,
+    rows: &[(&str, &Value, Option<&str>)],
+    now: i64,
+) -> Result<(), StoreError> {
+    let (table, columns, conflict, update): (&str, &[&str], &str, &[&str]) = match kind {
+        Kind::Provider => (
+            "providers",
+            &["name", "url", "gateway_url", "doc", "updated_at"],
+            "name",
+            &["url", "gateway_url", "doc", "updated_at"],
+        ),
+        Kind::Product => (
+            "products",
+            &["name", "provider", "display_name", "featured", "status", "doc", "logo", "updated_at"],
+            "name",
+            // An upsert of a product in the manifests makes it active again.
+            &["provider", "display_name", "featured", "status", "doc", "logo", "updated_at"],
+        ),
+        Kind::Plan => (
+            "plans",
+            &["name", "provider", "display_name", "auto_approve", "status", "doc", "updated_at"],
+            "name",
+            &["provider", "display_name", "auto_approve", "status", "doc", "updated_at"],
+        ),
+        Kind::Catalog => (
+            "catalogs",
+            &["name", "display_name", "visibility", "doc", "updated_at"],
+            "name",
+            &["display_name", "visibility", "doc", "updated_at"],
+        ),
+        Kind::Organisation => (
+            "organisations",
+            &["name", "display_name", "doc", "updated_at"],
+            "name",
+            &["display_name", "doc", "updated_at"],
+        ),
+        Kind::Team => (
+            "teams",
+            &["organisation", "name", "display_name", "doc", "updated_at"],
+            "organisation, name",
+            &["display_name", "doc", "updated_at"],
+        ),
+    };
+    for chunk in rows.chunks(BATCH) {
+        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * columns.len());
+        for (i, (name, doc, logo)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 0..columns.len() {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}", args.len() + c + 1));
+            }
+            sql.push(')');
+            let display = str_field(doc, "displayName").unwrap_or_default();
+            match kind {
+                Kind::Provider => {
+                    args.push(Arg::Text(name));
+                    args.push(Arg::Owned(str_field(doc, "url").unwrap_or_default()));
+                    args.push(Arg::OptText(str_field(doc, "gatewayUrl")));
+                }
+                Kind::Product => {
+                    args.push(Arg::Text(name));
+                    args.push(Arg::OptText(str_field(doc, "provider")));
+                    args.push(Arg::Owned(display));
+                    args.push(Arg::Bool(doc.get("featured").and_then(Value::as_bool).unwrap_or(false)));
+                    args.push(Arg::Text("active"));
+                }
+                Kind::Plan => {
+                    args.push(Arg::Text(name));
+                    args.push(Arg::Owned(str_field(doc, "provider").unwrap_or_default()));
+                    args.push(Arg::Owned(display));
+                    args.push(Arg::Bool(doc.get("autoApprove").and_then(Value::as_bool).unwrap_or(false)));
+                    args.push(Arg::Text("active"));
+                }
+                Kind::Catalog => {
+                    args.push(Arg::Text(name));
+                    args.push(Arg::Owned(display));
+                    args.push(Arg::Owned(str_field(doc, "visibility").unwrap_or_default()));
+                }
+                Kind::Organisation => {
+                    args.push(Arg::Text(name));
+                    args.push(Arg::Owned(display));
+                }
+                Kind::Team => {
+                    let (org, team) = name.split_once('/').unwrap_or(("default", name));
+                    args.push(Arg::Text(org));
+                    args.push(Arg::Text(team));
+                    args.push(Arg::Owned(display));
+                }
+            }
+            args.push(Arg::Owned(doc.to_string()));
+            if kind == Kind::Product {
+                args.push(Arg::OptText(logo.map(str::to_owned)));
+            }
+            args.push(Arg::Int(now));
+        }
+        let set: Vec<String> = update.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+        sql.push_str(&format!(" ON CONFLICT ({conflict}) DO UPDATE SET {}", set.join(", ")));
+        let mut q = sqlx::query(&sql);
+        for a in args {
+            q = match a {
+                Arg::Text(s) => q.bind(s.to_owned()),
+                Arg::OptText(s) => q.bind(s),
+                Arg::Owned(s) => q.bind(s),
+                Arg::Int(i) => q.bind(i),
+                Arg::Bool(b) => q.bind(b),
+            };
+        }
+        q.execute(&mut **tx).await.map_err(query_err("writing manifest objects"))?;
+        if kind == Kind::Catalog {
+            for (name, doc, _) in chunk {
+                rewrite_catalog_links(tx, name, doc).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn rewrite_catalog_links(
+    tx: &mut Transaction<'static, Any>,
+    catalog: &str,
+    doc: &Value,
+) -> Result<(), StoreError> {
+    for t in ["catalog_products", "catalog_plans", "catalog_audiences"] {
+        sqlx::query(&format!("DELETE FROM {t} WHERE catalog = $1"))
+            .bind(catalog.to_owned())
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("rewriting catalog links"))?;
+    }
+    let list = |key: &str| -> Vec<String> {
+        doc.get(key)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    for (table, col, key) in [("catalog_products", "product", "products"), ("catalog_plans", "plan", "plans")] {
+        for item in list(key) {
+            sqlx::query(&format!(
+                "INSERT INTO {table} (catalog, {col}) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+            ))
+            .bind(catalog.to_owned())
+            .bind(item)
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("rewriting catalog links"))?;
+        }
+    }
+    for aud in list("audiences") {
+        let (org, team) = aud.split_once('/').unwrap_or((aud.as_str(), "all-users"));
+        sqlx::query(
+            "INSERT INTO catalog_audiences (catalog, organisation, team) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(catalog.to_owned())
+        .bind(org.to_owned())
+        .bind(team.to_owned())
+        .execute(&mut **tx)
+        .await
+        .map_err(query_err("rewriting catalog links"))?;
+    }
+    Ok(())
+}
+
+async fn delete_object(
+    tx: &mut Transaction<'static, Any>,
+    kind: Kind,
+    name: &str,
+) -> Result<(), StoreError> {
+    let stmts: Vec<(&str, Vec<String>)> = match kind {
+        Kind::Provider => vec![("DELETE FROM providers WHERE name = $1", vec![name.into()])],
+        Kind::Product => vec![
+            ("DELETE FROM products WHERE name = $1", vec![name.into()]),
+            ("DELETE FROM catalog_products WHERE product = $1", vec![name.into()]),
+            ("DELETE FROM policy_refs WHERE kind = 'Product' AND name = $1", vec![name.into()]),
+        ],
+        Kind::Plan => vec![
+            ("DELETE FROM plans WHERE name = $1", vec![name.into()]),
+            ("DELETE FROM catalog_plans WHERE plan = $1", vec![name.into()]),
+            ("DELETE FROM policy_refs WHERE kind = 'Plan' AND name = $1", vec![name.into()]),
+        ],
+        Kind::Catalog => vec![
+            ("DELETE FROM catalogs WHERE name = $1", vec![name.into()]),
+            ("DELETE FROM catalog_products WHERE catalog = $1", vec![name.into()]),
+            ("DELETE FROM catalog_plans WHERE catalog = $1", vec![name.into()]),
+            ("DELETE FROM catalog_audiences WHERE catalog = $1", vec![name.into()]),
+        ],
+        Kind::Organisation => vec![
+            ("DELETE FROM organisations WHERE name = $1", vec![name.into()]),
+            ("DELETE FROM catalog_audiences WHERE organisation = $1", vec![name.into()]),
+        ],
+        Kind::Team => {
+            let (org, team) = name.split_once('/').unwrap_or(("default", name));
+            vec![
+                ("DELETE FROM teams WHERE organisation = $1 AND name = $2", vec![org.into(), team.into()]),
+                (
+                    "DELETE FROM catalog_audiences WHERE organisation = $1 AND team = $2",
+                    vec![org.into(), team.into()],
+                ),
+            ]
+        }
+    };
+    for (sql, binds) in stmts {
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        q.execute(&mut **tx).await.map_err(query_err("deleting an object"))?;
+    }
+    Ok(())
+}
+
+/// Rewrites the memberships of one organisation from its document and its teams' documents.
+async fn rebuild_memberships(
+    tx: &mut Transaction<'static, Any>,
+    org: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM memberships WHERE organisation = $1")
+        .bind(org.to_owned())
+        .execute(&mut **tx)
+        .await
+        .map_err(query_err("rebuilding memberships"))?;
+    let mut rows: BTreeSet<(String, String)> = BTreeSet::new();
+    let members = |doc: &str| -> Vec<String> {
+        serde_json::from_str::<Value>(doc)
+            .ok()
+            .and_then(|d| d.get("members").cloned())
+            .and_then(|m| serde_json::from_value::<Vec<String>>(m).ok())
+            .unwrap_or_default()
+    };
+    if let Some(row) = sqlx::query("SELECT doc FROM organisations WHERE name = $1")
+        .bind(org.to_owned())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(query_err("rebuilding memberships"))?
+    {
+        let doc: String = row.try_get(0).map_err(query_err("rebuilding memberships"))?;
+        for m in members(&doc) {
+            rows.insert((m, crate::manifest::kinds::ALL_USERS.to_owned()));
+        }
+        let teams = sqlx::query("SELECT name, doc FROM teams WHERE organisation = $1")
+            .bind(org.to_owned())
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(query_err("rebuilding memberships"))?;
+        for t in teams {
+            let team: String = t.try_get(0).map_err(query_err("rebuilding memberships"))?;
+            let doc: String = t.try_get(1).map_err(query_err("rebuilding memberships"))?;
+            for m in members(&doc) {
+                rows.insert((m.clone(), crate::manifest::kinds::ALL_USERS.to_owned()));
+                rows.insert((m, team.clone()));
+            }
+        }
+    }
+    for (email, team) in rows {
+        sqlx::query("INSERT INTO memberships (email, organisation, team) VALUES ($1, $2, $3)")
+            .bind(email)
+            .bind(org.to_owned())
+            .bind(team)
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err("rebuilding memberships"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,321 @@
+//! The plan: a typed value listing every change, and the operations that carry it out.
+//!
+//! `plan` renders it, `plan --out` saves it as JSON, `apply` executes exactly its operations. It
+//! holds no secret: policy bodies and documents only.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::desired::Kind;
+use crate::manifest::kinds::ProviderSpec;
+use crate::store::DbWrite;
+
+/// The version of the JSON plan format.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a change does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Create a policy or a row.
+    Create,
+    /// Change fields of a policy or a row.
+    Update,
+    /// Adopt an existing policy: add the ownership tags and own its fields.
+    Tag,
+    /// Delete a policy or a row.
+    Delete,
+    /// Hide a product or plan that still has credentials; its policy goes to `draft`.
+    Retire,
+    /// Give an adopted policy back: remove the ownership tag.
+    Release,
+}
+
+impl Action {
+    /// The one-character marker of text output.
+    pub fn marker(self) -> char {
+        match self {
+            Action::Create => '+',
+            Action::Update => '~',
+            Action::Tag => '#',
+            Action::Delete => '-',
+            Action::Retire => '!',
+            Action::Release => '/',
+        }
+    }
+
+    /// Verb for reports.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Tag => "tag",
+            Action::Delete => "delete",
+            Action::Retire => "retire",
+            Action::Release => "release",
+        }
+    }
+}
+
+/// Where a change happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// A Tyk Dashboard's policies.
+    Dashboard,
+    /// The portal database.
+    Database,
+}
+
+/// One changed field: absent `before` means added, absent `after` means removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// Dotted path, e.g. `rate`, `access_rights.payments-api`, `content`.
+    pub path: String,
+    /// The value now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    /// The value after apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+}
+
+/// The effect of a change on developers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Impact {
+    /// Active credentials that use the object.
+    pub active_credentials: u64,
+    /// Credentials this change revokes (`--revoke-retired`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revoked_credentials: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What to do to a Dashboard policy, field by field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyPatch {
+    /// Dotted paths to set (`rate`, `partitions.acl`, `access_rights.API`, `meta_data.KEY`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub set: Map<String, Value>,
+    /// Dotted paths to remove (`access_rights.API`, `meta_data.KEY`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+    /// Tags to add when missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_tags: Vec<String>,
+    /// Tags to remove.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_tags: Vec<String>,
+}
+
+impl PolicyPatch {
+    /// True when the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty() && self.add_tags.is_empty() && self.remove_tags.is_empty()
+    }
+}
+
+/// An operation `apply` performs. Operations are data, so a saved plan applies exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum Op {
+    /// Create a policy (found again by id first, so never twice).
+    CreatePolicy {
+        /// Provider name.
+        provider: String,
+        /// The complete policy body, with its deterministic `id`.
+        policy: Value,
+    },
+    /// Read a policy, patch the fields portalctl owns, write it back.
+    PatchPolicy {
+        /// Provider name.
+        provider: String,
+        /// The Dashboard `_id`.
+        mid: String,
+        /// The policy `id`.
+        id: String,
+        /// What to change.
+        patch: PolicyPatch,
+    },
+    /// Delete a policy.
+    DeletePolicy {
+        /// Provider name.
+        provider: String,
+        /// The Dashboard `_id`.
+        mid: String,
+    },
+    /// Delete a key on the Dashboard (revocation), then mark the credential revoked.
+    RevokeKey {
+        /// Provider name.
+        provider: String,
+        /// Credential id.
+        credential: String,
+        /// The key hash.
+        key_hash: String,
+    },
+    /// A database write, part of the one apply transaction.
+    Db(DbWrite),
+}
+
+/// One line of the plan: one object, one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    /// What happens.
+    pub action: Action,
+    /// Kind of the object.
+    pub kind: Kind,
+    /// Name of the object (`org/team` for teams).
+    pub name: String,
+    /// Provider, for products and plans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Dashboard or database.
+    pub target: Target,
+    /// The changed fields only.
+    #[serde(default)]
+    pub fields: Vec<FieldChange>,
+    /// The effect on developers, when any credential is involved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact: Option<Impact>,
+    /// How apply carries it out.
+    pub ops: Vec<Op>,
+}
+
+/// Counts per action for the summary line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Creations.
+    pub create: usize,
+    /// Updates.
+    pub update: usize,
+    /// Adoptions.
+    pub tag: usize,
+    /// Deletions.
+    pub delete: usize,
+    /// Retirements.
+    pub retire: usize,
+    /// Releases.
+    pub release: usize,
+}
+
+impl Summary {
+    /// Total number of changes.
+    pub fn total(&self) -> usize {
+        self.create + self.update + self.tag + self.delete + self.retire + self.release
+    }
+
+    /// `Plan: 2 to create, 1 to update, 1 to tag, 0 to delete, 1 to retire.`
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "Plan: {} to create, {} to update, {} to tag, {} to delete, {} to retire",
+            self.create, self.update, self.tag, self.delete, self.retire
+        );
+        if self.release > 0 {
+            s.push_str(&format!(", {} to release", self.release));
+        }
+        s.push('.');
+        s
+    }
+}
+
+/// A problem that stops the plan from being applied (a conflict, a missing adopted policy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanIssue {
+    /// Kind of the object concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Kind>,
+    /// Name of the object concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Hash of the state the plan was computed from; `apply PLANFILE` refuses when it changed.
+    pub fingerprint: String,
+    /// The ownership instance (`portalctl:<instance>` tag).
+    pub instance: String,
+    /// Counts per action.
+    pub summary: Summary,
+    /// Changes in execution order.
+    pub changes: Vec<Change>,
+    /// Things worth knowing that do not stop apply.
+    pub warnings: Vec<String>,
+    /// Things that stop apply.
+    pub errors: Vec<PlanIssue>,
+    /// Policy ids and names per provider the plan depends on (for the fingerprint).
+    #[serde(default)]
+    pub watch: BTreeMap<String, BTreeSet<String>>,
+    /// How to reach each provider (URLs and secret references, never secret values), so a saved
+    /// plan can be applied without the manifests.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderSpec>,
+}
+
+impl Plan {
+    /// Builds a plan, computing its summary.
+    pub fn new(instance: &str, fingerprint: String, changes: Vec<Change>, warnings: Vec<String>, errors: Vec<PlanIssue>) -> Plan {
+        let summary = summarize(&changes);
+        Plan {
+            format_version: FORMAT_VERSION,
+            fingerprint,
+            instance: instance.to_owned(),
+            summary,
+            changes,
+            warnings,
+            errors,
+            watch: BTreeMap::new(),
+            providers: BTreeMap::new(),
+        }
+    }
+
+    /// True when there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// True when the plan deletes, retires or releases something.
+    pub fn is_destructive(&self) -> bool {
+        self.changes.iter().any(|c| matches!(c.action, Action::Delete | Action::Retire | Action::Release))
+    }
+
+    /// Keeps only the changes of the given `(kind, name)` targets.
+    pub fn retain_targets(&mut self, targets: &[(Kind, String)]) {
+        if targets.is_empty() {
+            return;
+        }
+        self.changes.retain(|c| targets.iter().any(|(k, n)| *k == c.kind && *n == c.name));
+        self.summary = summarize(&self.changes);
+    }
+}
+
+fn summarize(changes: &[Change]) -> Summary {
+    let mut s = Summary::default();
+    for c in changes {
+        match c.action {
+            Action::Create => s.create += 1,
+            Action::Update => s.update += 1,
+            Action::Tag => s.tag += 1,
+            Action::Delete => s.delete += 1,
+            Action::Retire => s.retire += 1,
+            Action::Release => s.release += 1,
+        }
+    }
+    s
+}

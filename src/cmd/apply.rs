@@ -1,8 +1,197 @@
-//! `portalctl apply`.
+//! `portalctl apply`: take the lock, plan (or load a saved plan and check it is not stale),
+//! confirm when destructive, execute, report done / failed / blocked.
 
-use crate::cli::{ApplyArgs, GlobalArgs};
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::json;
+
+use super::common::load_manifests;
+use crate::cli::{ApplyArgs, GlobalArgs, Output};
+use crate::config::Settings;
+use crate::manifest::kinds::Duration as ManifestDuration;
+use crate::reconcile::apply::{execute, Outcome, Report};
+use crate::reconcile::diff::fingerprint;
+use crate::reconcile::plan::FORMAT_VERSION;
+use crate::reconcile::{render, Engine, Plan};
+use crate::store::{default_holder, Store, StoreError};
+
+/// How long a lease lasts unless renewed; a killed apply's lock is free after this.
+fn lease() -> Duration {
+    std::env::var("PORTALCTL_LOCK_LEASE")
+        .ok()
+        .and_then(|s| ManifestDuration::parse(&s).ok())
+        .map_or(Duration::from_secs(30), |d| d.as_std())
+}
 
 /// Runs `portalctl apply`; returns the exit code.
-pub async fn run(_global: &GlobalArgs, _args: ApplyArgs) -> anyhow::Result<u8> {
-    super::not_built("apply")
+pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> anyhow::Result<u8> {
+    let json_out = args.output == Output::Json;
+    let wait = ManifestDuration::parse(&args.lock_timeout)
+        .map_err(|e| anyhow::anyhow!("--lock-timeout: {e}"))?
+        .as_std();
+    let settings = Settings::load(global)?;
+
+    // What to apply: a saved plan, or the manifests (default `.`).
+    let saved: Option<Plan> = match &args.planfile {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read plan file {}", path.display()))?;
+            let plan: Plan = serde_json::from_str(&text).with_context(|| {
+                format!("{} is not a plan written by `portalctl plan --out` (or it was edited)", path.display())
+            })?;
+            if plan.format_version != FORMAT_VERSION {
+                anyhow::bail!("{} has plan format {}, this portalctl reads format {FORMAT_VERSION}; run plan again", path.display(), plan.format_version);
+            }
+            Some(plan)
+        }
+        None => None,
+    };
+    let loaded = match &saved {
+        Some(_) => None,
+        None => {
+            let path = args.manifests.clone().unwrap_or_else(|| ".".into());
+            match load_manifests(&path, json_out)? {
+                Some(l) => Some(l),
+                None => return Ok(1),
+            }
+        }
+    };
+
+    let store = Store::connect(&settings.database).await?;
+    let holder = default_holder();
+    let lock = match store.lock(&holder, lease(), wait).await {
+        Ok(l) => l,
+        Err(e @ StoreError::LockHeld { .. }) => {
+            let msg = format!("{e}; another apply is running. Wait for it, or pass --lock-timeout to wait up to that long");
+            if json_out {
+                println!("{}", json!({"errors": [{"message": msg}]}));
+            }
+            anyhow::bail!(msg);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let result = locked(&args, &settings, store, saved, loaded, &lock, json_out).await;
+    if let Err(e) = lock.release().await {
+        tracing::warn!(error = %e, "cannot release the apply lock; it expires by itself");
+    }
+    result
+}
+
+async fn locked(
+    args: &ApplyArgs,
+    settings: &Settings,
+    store: Store,
+    saved: Option<Plan>,
+    loaded: Option<crate::manifest::Loaded>,
+    lock: &crate::store::LockGuard,
+    json_out: bool,
+) -> anyhow::Result<u8> {
+    let (plan, engine) = match (saved, loaded) {
+        (Some(plan), _) => {
+            let engine = Engine::new(store, &plan.instance, plan.providers.clone())?;
+            let actual = engine.read_actual().await?;
+            let now = fingerprint(&actual, &plan.instance, &plan.watch);
+            if now != plan.fingerprint {
+                let msg = "stale plan: the database or a Dashboard changed since this plan was made; run `portalctl plan --out` again";
+                if json_out {
+                    println!("{}", json!({"errors": [{"message": msg}]}));
+                }
+                anyhow::bail!(msg);
+            }
+            (plan, engine)
+        }
+        (None, Some(loaded)) => {
+            let engine = Engine::new(store, &settings.instance, Engine::providers_of(&loaded.desired))?;
+            let (plan, _) = engine.plan(&loaded.desired, args.revoke_retired).await?;
+            if loaded.desired.is_empty() && plan.is_destructive() && !args.allow_empty {
+                let msg = "the manifests declare nothing, so this apply would delete everything portalctl manages; pass --allow-empty if that is really what you want";
+                if json_out {
+                    println!("{}", json!({"errors": [{"message": msg}]}));
+                }
+                anyhow::bail!(msg);
+            }
+            (plan, engine)
+        }
+        (None, None) => anyhow::bail!("nothing to apply"),
+    };
+
+    if !plan.errors.is_empty() {
+        if json_out {
+            println!("{}", render::json(&plan));
+        } else {
+            print!("{}", render::text(&plan, super::stdout_color()));
+            eprintln!("The plan has errors; nothing was changed.");
+        }
+        return Ok(1);
+    }
+    if plan.is_empty() {
+        if json_out {
+            println!("{}", json!({"plan": plan, "result": {"done": 0, "failed": 0, "blocked": 0, "outcomes": []}}));
+        } else {
+            println!("No changes. The database and the Dashboards match the manifests.");
+        }
+        return Ok(0);
+    }
+    if !json_out {
+        print!("{}", render::text(&plan, super::stdout_color()));
+    }
+    if plan.is_destructive() && !args.yes && std::io::stdin().is_terminal() && !confirm()? {
+        println!("Apply cancelled; nothing was changed.");
+        return Ok(1);
+    }
+
+    let report = execute(&plan, &engine.store, &engine.clients, lock).await?;
+    if json_out {
+        println!("{}", report_json(&plan, &report));
+    } else {
+        print!("{}", report_text(&plan, &report));
+    }
+    Ok(if report.is_success() { 0 } else { 1 })
+}
+
+fn confirm() -> anyhow::Result<bool> {
+    print!("\nThis plan deletes or retires objects. Type 'yes' to apply it: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}
+
+fn report_text(plan: &Plan, report: &Report) -> String {
+    let (done, failed, blocked) = report.counts();
+    if failed == 0 && blocked == 0 {
+        return format!("\nApply complete: {done} change{} done.\n", if done == 1 { "" } else { "s" });
+    }
+    let mut out = format!("\nApply failed: {done} done, {failed} failed, {blocked} blocked.\n");
+    for (c, o) in plan.changes.iter().zip(&report.outcomes) {
+        let where_ = c.provider.as_deref().map_or("database".to_owned(), |p| format!("dashboard {p}"));
+        match o {
+            Outcome::Failed { error } => out.push_str(&format!("  failed:  {} {} {} ({where_}): {error}\n", c.action.verb(), c.kind, c.name)),
+            Outcome::Blocked { reason } => out.push_str(&format!("  blocked: {} {} {} ({where_}): {reason}\n", c.action.verb(), c.kind, c.name)),
+            Outcome::Done => {}
+        }
+    }
+    out.push_str("Run apply again once the cause is fixed: it continues from where this run stopped.\n");
+    out
+}
+
+fn report_json(plan: &Plan, report: &Report) -> String {
+    let (done, failed, blocked) = report.counts();
+    let outcomes: Vec<_> = plan
+        .changes
+        .iter()
+        .zip(&report.outcomes)
+        .map(|(c, o)| json!({"action": c.action, "kind": c.kind, "name": c.name, "provider": c.provider, "target": c.target, "outcome": o}))
+        .collect();
+    serde_json::to_string_pretty(&json!({
+        "formatVersion": plan.format_version,
+        "fingerprint": plan.fingerprint,
+        "summary": plan.summary,
+        "changes": plan.changes,
+        "warnings": plan.warnings,
+        "errors": plan.errors,
+        "result": {"done": done, "failed": failed, "blocked": blocked, "outcomes": outcomes},
+    }))
+    .unwrap_or_default()
 }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command};
 
 mod apply;
+mod common;
 mod demo;
 mod import;
 mod plan;
@@ -53,6 +54,11 @@ pub fn main(cli: Cli) -> ExitCode {
 /// Colour only on a terminal, never with `NO_COLOR`.
 pub fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// Colour on standard output: only on a terminal, never with `NO_COLOR`.
+pub fn stdout_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
 /// The message of a command that is not built yet.

@@ -1,0 +1,73 @@
+//! Helpers shared by the commands: loading manifests with printed diagnostics, opening the
+//! database and the Dashboard clients, writing files atomically.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::desired::{Desired, Kind};
+use crate::manifest::{self, Loaded};
+use crate::reconcile::Engine;
+use crate::store::Store;
+
+/// Loads and validates manifests. On errors, prints them (as JSON when `json`) and returns None.
+pub fn load_manifests(path: &Path, json: bool) -> anyhow::Result<Option<Loaded>> {
+    if !path.exists() {
+        anyhow::bail!("manifest path {} does not exist; pass a file or a directory with -f", path.display());
+    }
+    match manifest::load(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("{}:{}:{}: warning: {}", w.file.display(), w.line, w.column, w.message);
+            }
+            Ok(Some(loaded))
+        }
+        Err(diags) => {
+            if json {
+                let errors: Vec<_> = diags
+                    .0
+                    .iter()
+                    .map(|d| serde_json::json!({"file": d.file, "line": d.line, "column": d.column, "message": d.message, "hint": d.hint}))
+                    .collect();
+                println!("{}", serde_json::json!({"errors": errors, "warnings": []}));
+            } else {
+                eprint!("{diags}");
+                eprintln!("{} error{} in the manifests; nothing was read or changed.", diags.0.len(), if diags.0.len() == 1 { "" } else { "s" });
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Opens the database named by the settings and a client per provider of `desired`.
+pub async fn open_engine(settings: &Settings, desired: &Desired) -> anyhow::Result<Engine> {
+    let store = Store::connect(&settings.database).await?;
+    Ok(Engine::new(store, &settings.instance, Engine::providers_of(desired))?)
+}
+
+/// Parses `--target KIND/NAME` values.
+pub fn parse_targets(raw: &[String]) -> anyhow::Result<Vec<(Kind, String)>> {
+    raw.iter()
+        .map(|t| {
+            let (k, n) = t.split_once('/').with_context(|| format!("--target {t:?}: write KIND/NAME, e.g. plan/free or team/acme/admins"))?;
+            let kind = Kind::parse(k).with_context(|| {
+                format!("--target {t:?}: unknown kind {k:?}; use provider, product, plan, catalog, organisation or team")
+            })?;
+            Ok((kind, n.to_owned()))
+        })
+        .collect()
+}
+
+/// Writes a file through a temporary sibling and a rename, so readers never see half of it.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"), std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}

@@ -1,115 +1,392 @@
-//! PROVISIONAL copy of the wire types (replaced by the tyk branch at merge).
+//! The Tyk Dashboard's JSON, exactly as it travels on the wire, and nothing else.
+//!
+//! These types follow `tyk-dashboard-contract.md`. They are tolerant on reads (missing fields take
+//! Tyk's defaults, `null` arrays and maps read as empty, unknown fields are kept in `extra`) so a
+//! read-modify-write never drops what someone else set. They must not hold portalctl concepts:
+//! converting products and plans into policies belongs to the reconciler.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-/// A Dashboard policy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+/// Reads `null` as the type's default, so `"tags": null` and a missing `tags` both give `[]`.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A security policy (`/api/portal/policies`).
+///
+/// Missing numeric limits read as `-1` (unlimited/off, what the Dashboard writes for a new policy),
+/// `key_expires_in` as 0 (never), booleans as `false` and `state` as `"active"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Policy {
-    /// `_id`.
+    /// Database id (24 hex characters), set by the Dashboard; empty for a policy not created yet.
     #[serde(rename = "_id", default, skip_serializing_if = "String::is_empty")]
     pub mid: String,
-    /// `id`.
-    #[serde(default)]
+    /// Policy id; the Dashboard sets it to `_id` when empty.
+    #[serde(deserialize_with = "null_as_default")]
     pub id: String,
-    /// `name`.
-    #[serde(default)]
+    /// Unique per org.
+    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
-    /// `org_id`.
-    #[serde(default)]
+    /// The Dashboard org; forced to the caller's org by the Dashboard.
+    #[serde(deserialize_with = "null_as_default")]
     pub org_id: String,
-    /// rate.
-    #[serde(default)]
+    /// Rate limit: `rate` requests per `per` seconds; `-1` = unlimited.
     pub rate: f64,
-    /// per.
-    #[serde(default)]
+    /// See `rate`.
     pub per: f64,
-    /// quota_max.
-    #[serde(default)]
+    /// Quota: `quota_max` requests per `quota_renewal_rate` seconds; `-1` = unlimited.
     pub quota_max: i64,
-    /// quota_renewal_rate.
-    #[serde(default)]
+    /// See `quota_max`.
     pub quota_renewal_rate: i64,
-    /// throttle_interval.
-    #[serde(default)]
+    /// `-1` = off.
     pub throttle_interval: f64,
-    /// throttle_retry_limit.
-    #[serde(default)]
+    /// `-1` = off.
     pub throttle_retry_limit: f64,
-    /// max_query_depth.
-    #[serde(default)]
+    /// GraphQL depth; `-1` = unlimited.
     pub max_query_depth: i64,
-    /// access_rights.
-    #[serde(default)]
+    /// Which APIs and versions a key may call, by api id.
+    #[serde(deserialize_with = "null_as_default")]
     pub access_rights: BTreeMap<String, AccessDefinition>,
-    /// partitions.
-    #[serde(default)]
+    /// Which parts of this policy apply.
+    #[serde(deserialize_with = "null_as_default")]
     pub partitions: Partitions,
-    /// tags.
-    #[serde(default)]
+    /// Free tags, appended to the key session's tags.
+    #[serde(deserialize_with = "null_as_default")]
     pub tags: Vec<String>,
-    /// meta_data.
-    #[serde(default)]
+    /// Merged into the key session's meta data.
+    #[serde(deserialize_with = "null_as_default")]
     pub meta_data: Map<String, Value>,
-    /// key_expires_in.
-    #[serde(default)]
+    /// Seconds; applied only when a key is first created; 0 = never.
     pub key_expires_in: i64,
-    /// active.
-    #[serde(default)]
+    /// Must be true for the Gateway to load the policy.
     pub active: bool,
-    /// is_inactive.
-    #[serde(default)]
+    /// Keys under it are disabled.
     pub is_inactive: bool,
-    /// state.
-    #[serde(default)]
+    /// `"active"`, `"draft"` (keys keep working, no new keys) or `"deny"` (keys disabled).
+    #[serde(deserialize_with = "null_as_default")]
     pub state: String,
-    /// everything else.
+    /// Every field portalctl does not own, kept as read so that writes give it back unchanged.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-/// AccessDefinition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            mid: String::new(),
+            id: String::new(),
+            name: String::new(),
+            org_id: String::new(),
+            rate: -1.0,
+            per: -1.0,
+            quota_max: -1,
+            quota_renewal_rate: -1,
+            throttle_interval: -1.0,
+            throttle_retry_limit: -1.0,
+            max_query_depth: -1,
+            access_rights: BTreeMap::new(),
+            partitions: Partitions::default(),
+            tags: Vec::new(),
+            meta_data: Map::new(),
+            key_expires_in: 0,
+            active: false,
+            is_inactive: false,
+            state: "active".to_owned(),
+            extra: Map::new(),
+        }
+    }
+}
+
+/// Access to one API inside a policy.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AccessDefinition {
-    /// api_id.
-    #[serde(default)]
+    /// The API's id.
+    #[serde(deserialize_with = "null_as_default")]
     pub api_id: String,
-    /// api_name.
-    #[serde(default)]
+    /// The API's name, for people.
+    #[serde(deserialize_with = "null_as_default")]
     pub api_name: String,
-    /// versions.
-    #[serde(default)]
+    /// Versions, e.g. `["Default"]`.
+    #[serde(deserialize_with = "null_as_default")]
     pub versions: Vec<String>,
-    /// allowed_urls.
-    #[serde(default)]
+    /// Path-based permissions; empty = every path.
+    #[serde(deserialize_with = "null_as_default")]
     pub allowed_urls: Vec<AllowedUrl>,
-    /// extra.
+    /// `restricted_types`, `limit`, `allowance_scope`, … kept as read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-/// AllowedUrl.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// One path-based permission.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AllowedUrl {
-    /// url.
+    /// A path or regular expression.
+    #[serde(deserialize_with = "null_as_default")]
     pub url: String,
-    /// methods.
+    /// HTTP methods allowed on it.
+    #[serde(deserialize_with = "null_as_default")]
     pub methods: Vec<String>,
 }
 
-/// Partitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// Which parts of a policy apply to keys that use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Partitions {
-    /// acl.
+    /// Access rights.
     pub acl: bool,
-    /// quota.
+    /// Quota.
     pub quota: bool,
-    /// rate_limit.
+    /// Rate limit.
     pub rate_limit: bool,
-    /// complexity.
+    /// GraphQL complexity.
     pub complexity: bool,
-    /// per_api.
+    /// Per-API limits.
     pub per_api: bool,
+}
+
+/// `GET /api/portal/policies?p=N`: `Data` may be `null`, `Pages` may be missing.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PolicyList {
+    #[serde(rename = "Data", default, deserialize_with = "null_as_default")]
+    pub data: Vec<Policy>,
+    #[serde(rename = "Pages", default)]
+    pub pages: Option<i64>,
+}
+
+/// The status envelope `{"Status","Message","Meta"}`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Envelope {
+    /// `"OK"` or `"Error"`.
+    #[serde(rename = "Status", default)]
+    pub status: String,
+    /// The new id after a create, or what went wrong.
+    #[serde(rename = "Message", default)]
+    pub message: String,
+    /// `null`, a string or an object.
+    #[serde(rename = "Meta", default)]
+    pub meta: Option<Value>,
+}
+
+impl Envelope {
+    /// An `OK` envelope with this message.
+    pub fn ok(message: impl Into<String>) -> Self {
+        Envelope {
+            status: "OK".into(),
+            message: message.into(),
+            meta: None,
+        }
+    }
+
+    /// An `Error` envelope with this message.
+    pub fn error(message: impl Into<String>) -> Self {
+        Envelope {
+            status: "Error".into(),
+            message: message.into(),
+            meta: None,
+        }
+    }
+}
+
+/// What portalctl needs to know about a Dashboard API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiSummary {
+    /// The API's id, as used in `access_rights`.
+    pub api_id: String,
+    /// Its name.
+    pub name: String,
+    /// Whether the Gateway loads it.
+    pub active: bool,
+    /// `proxy.listen_path`, when set.
+    pub listen_path: Option<String>,
+}
+
+/// `GET /api/apis?p=-2`: lowercase `apis`/`pages`, unlike policies.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ApiList {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub apis: Vec<ApiListEntry>,
+    #[serde(default)]
+    pub pages: Option<i64>,
+}
+
+/// One entry of `apis`: the definition is wrapped.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ApiListEntry {
+    #[serde(default)]
+    pub api_definition: ApiDefinition,
+}
+
+/// The part of an API definition portalctl reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ApiDefinition {
+    #[serde(deserialize_with = "null_as_default")]
+    pub api_id: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub name: String,
+    pub active: bool,
+    pub proxy: Option<Proxy>,
+}
+
+/// `proxy` of an API definition.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Proxy {
+    pub listen_path: Option<String>,
+}
+
+impl From<ApiDefinition> for ApiSummary {
+    fn from(d: ApiDefinition) -> Self {
+        ApiSummary {
+            api_id: d.api_id,
+            name: d.name,
+            active: d.active,
+            listen_path: d.proxy.and_then(|p| p.listen_path),
+        }
+    }
+}
+
+/// The body of `POST /api/keys`: a key session with the fields portalctl sets.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KeyRequest {
+    /// Policy ids: the product policies, then the plan policy.
+    pub apply_policies: Vec<String>,
+    /// `DeveloperID`, `ApplicationID`, `OrganisationID`, `TeamIDs`.
+    pub meta_data: Map<String, Value>,
+    /// `<app>-<request id>`.
+    pub alias: String,
+    /// `portal-app-<id>`, `portal-org-<name>`.
+    pub tags: Vec<String>,
+    /// Unix seconds; 0 = never (the policies' `key_expires_in` may set it).
+    pub expires: i64,
+    /// The Dashboard org, when the provider names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+}
+
+/// A key just issued. `key_id` is the developer's secret: its `Debug` shows `[REDACTED]`.
+#[derive(Clone)]
+pub struct IssuedKey {
+    /// The key itself; shown to the developer once, never logged.
+    pub key_id: SecretString,
+    /// Identifies the key without revealing it; this is what portalctl stores.
+    pub key_hash: String,
+}
+
+impl fmt::Debug for IssuedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedKey")
+            .field("key_id", &"[REDACTED]")
+            .field("key_hash", &self.key_hash)
+            .finish()
+    }
+}
+
+/// What portalctl reads back about a key (never the key itself).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KeyInfo {
+    /// The key's hash.
+    pub key_hash: String,
+    /// Its alias.
+    pub alias: String,
+    /// The policies it applies.
+    pub apply_policies: Vec<String>,
+    /// Its meta data.
+    pub meta_data: Map<String, Value>,
+    /// Its tags.
+    pub tags: Vec<String>,
+}
+
+/// `POST /api/keys` and `GET /api/keys/{key}` answers: `{"api_model","key_id","data","key_hash"}`.
+#[derive(Deserialize)]
+pub(crate) struct KeyResponse {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub key_id: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub key_hash: String,
+    #[serde(default)]
+    pub data: KeySession,
+}
+
+/// The part of a key session portalctl reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct KeySession {
+    #[serde(deserialize_with = "null_as_default")]
+    pub alias: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub apply_policies: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub meta_data: Map<String, Value>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub tags: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REAL: &str = r#"{"_id":"5fd202b669710900018bc19c","id":"ZGVmYXVsdC9odHRwYmlu","name":"Some other Security Policy",
+ "org_id":"5fd08e0f69710900018bc195","rate":-1,"per":-1,"quota_max":-1,"quota_renewal_rate":-1,
+ "throttle_interval":-1,"throttle_retry_limit":-1,"max_query_depth":-1,
+ "access_rights":{"ZGVmYXVsdC9odHRwYmlu":{"api_id":"ZGVmYXVsdC9odHRwYmlu","api_name":"httpbin protected",
+   "versions":["Default"],"allowed_urls":[],"restricted_types":[],"allowance_scope":"","limit":null}},
+ "partitions":{"acl":true,"quota":true,"rate_limit":true,"complexity":false,"per_api":false},
+ "tags":[],"meta_data":{},"key_expires_in":0,"active":true,"is_inactive":false,"state":"active",
+ "hmac_enabled":false,"last_updated":"1607598779","date_created":"2020-12-10T11:12:54.263Z",
+ "auth_type":"authToken","graphql_enabled":false}"#;
+
+    #[test]
+    fn the_real_policy_reads_and_writes_back_unchanged() {
+        let p: Policy = serde_json::from_str(REAL).unwrap();
+        assert_eq!(p.mid, "5fd202b669710900018bc19c");
+        assert!(p.partitions.acl);
+        assert_eq!(p.extra["last_updated"], "1607598779");
+        let ad = &p.access_rights["ZGVmYXVsdC9odHRwYmlu"];
+        assert_eq!(ad.versions, ["Default"]);
+        assert_eq!(ad.extra["limit"], Value::Null);
+        // Every field comes back (numbers may gain a `.0`: -1 and -1.0 are the same to Tyk).
+        let back: Value = serde_json::to_value(&p).unwrap();
+        let orig: Value = serde_json::from_str(REAL).unwrap();
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&back), keys(&orig));
+        assert_eq!(serde_json::from_value::<Policy>(back).unwrap(), p);
+    }
+
+    #[test]
+    fn nulls_and_missing_fields_take_tyk_defaults() {
+        let p: Policy = serde_json::from_str(
+            r#"{"name":"x","tags":null,"meta_data":null,"access_rights":null,"partitions":null}"#,
+        )
+        .unwrap();
+        assert!(p.tags.is_empty() && p.meta_data.is_empty() && p.access_rights.is_empty());
+        assert_eq!(p.rate, -1.0);
+        assert_eq!(p.quota_max, -1);
+        assert_eq!(p.state, "active");
+        assert!(!p.partitions.acl);
+        let json = serde_json::to_value(&p).unwrap();
+        assert!(json.get("_id").is_none(), "an empty _id is not sent");
+    }
+
+    #[test]
+    fn issued_key_debug_hides_the_key() {
+        let k = IssuedKey {
+            key_id: SecretString::from("very-secret-key"),
+            key_hash: "abc".into(),
+        };
+        assert!(!format!("{k:?}").contains("very-secret-key"));
+    }
 }

@@ -1,0 +1,410 @@
+//! The simulator's HTTP surface: the Dashboard routes of the contract, the middleware that counts
+//! requests, injects faults and checks the secret, and the `/_sim/*` control endpoints.
+//!
+//! Control endpoints need no secret, are never under `/api/`, and are neither counted nor faulted.
+//! Nothing here may log a request's `authorization` header.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::store::{Refusal, StoredKey};
+use super::{Fault, Faults, Quirks, Shared};
+use crate::tyk::wire::{Envelope, Policy};
+
+/// Marks a response that must not be sent: the accept loop closes the connection instead.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DropConnection;
+
+fn reply(status: u16, env: Envelope) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(env)).into_response()
+}
+
+fn refused(r: Refusal) -> Response {
+    reply(r.status, Envelope::error(r.message))
+}
+
+fn malformed() -> Response {
+    reply(403, Envelope::error("Request body malformed."))
+}
+
+fn json_bytes(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Builds the whole router over the shared state.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route(
+            "/api/portal/policies",
+            get(list_policies).post(create_policy),
+        )
+        .route(
+            "/api/portal/policies/",
+            get(list_policies).post(create_policy),
+        )
+        .route(
+            "/api/portal/policies/{id}",
+            get(get_policy).put(update_policy).delete(delete_policy),
+        )
+        .route("/api/keys", axum::routing::post(create_key))
+        .route(
+            "/api/keys/{key}",
+            get(get_key)
+                .post(create_custom_key)
+                .put(update_key)
+                .delete(delete_key),
+        )
+        .route("/api/apis", get(list_apis))
+        .route("/api/apis/", get(list_apis))
+        // route_layer: only matched Dashboard routes are counted and faulted.
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            dashboard_gate,
+        ));
+    let control = Router::new()
+        .route("/_sim/faults", get(get_faults).put(put_faults))
+        .route("/_sim/counts", get(get_counts).delete(delete_counts))
+        .route("/_sim/policies", get(control_policies))
+        .route("/_sim/latency", put(put_latency))
+        .route("/_sim/quirks", get(get_quirks).put(put_quirks));
+    api.merge(control)
+        .fallback(|| async { reply(404, Envelope::error("Not found")) })
+        .with_state(shared)
+}
+
+/// Counting, latency, faults and the secret check, in that order, around every Dashboard route.
+async fn dashboard_gate(State(sim): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| req.uri().path().to_owned());
+    sim.count(&format!("{method} {route}"));
+    let is_write = method != Method::GET && method != Method::HEAD;
+    let latency = sim.latency();
+    let (fault, delay) = sim.decide_fault(is_write);
+    let wait = latency + delay;
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    match fault {
+        Fault::None | Fault::DropAfterWrite => {}
+        Fault::Error500 => {
+            return reply(
+                500,
+                Envelope::error("Failure processing data, please contact your administrator."),
+            )
+        }
+        Fault::Error429(after) => {
+            let mut resp = reply(429, Envelope::error("Too many requests"));
+            if let Some(s) = after {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(s));
+            }
+            return resp;
+        }
+        Fault::DropBefore => {
+            let mut resp = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            resp.extensions_mut().insert(DropConnection);
+            return resp;
+        }
+    }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    if given != Some(sim.secret.as_bytes()) {
+        if let (Some(g), Some(denied)) = (given, sim.denied_secret.as_deref()) {
+            if g == denied.as_bytes() {
+                let path = req.uri().path().trim_end_matches('/').to_owned();
+                return reply(
+                    403,
+                    Envelope::error(format!(
+                        "access denied: You do not have permission to access  {path}"
+                    )),
+                );
+            }
+        }
+        return reply(401, Envelope::error("Not authorised"));
+    }
+    let mut resp = next.run(req).await;
+    if fault == Fault::DropAfterWrite {
+        resp.extensions_mut().insert(DropConnection);
+    }
+    resp
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    p: Option<String>,
+}
+
+/// Which slice of `n` items a `p` asks for: `p < 0` all; missing, 0 or 1 the first page.
+fn page_bounds(p: Option<&str>, n: usize, size: usize, quirks: &Quirks) -> (usize, usize, usize) {
+    let size = size.max(1);
+    let pages = n.div_ceil(size);
+    let p: i64 = p.and_then(|s| s.trim().parse().ok()).unwrap_or(1);
+    if p < 0 && !quirks.page_even_when_p_negative {
+        return (0, n, usize::from(n > 0));
+    }
+    let page = p.max(1) as usize;
+    let start = ((page - 1).saturating_mul(size)).min(n);
+    let end = (start + size).min(n);
+    (start, end, pages)
+}
+
+async fn list_policies(State(sim): State<Arc<Shared>>, Query(q): Query<PageQuery>) -> Response {
+    let quirks = sim.quirks();
+    let store = sim.lock_store();
+    let n = store.policy_count();
+    let (start, end, pages) = page_bounds(q.p.as_deref(), n, sim.page_size, &quirks);
+    // Written by hand into one buffer: the reconciler benchmark lists 25,000 policies this way.
+    let mut out = Vec::with_capacity(64 + (end - start) * 900);
+    out.extend_from_slice(b"{\"Data\":");
+    if end == start {
+        out.extend_from_slice(b"null");
+    } else {
+        out.push(b'[');
+        for (i, p) in store.policies().skip(start).take(end - start).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            if quirks.extra_fields {
+                let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut v {
+                    m.insert("x_future_field".into(), json!({"nested": [1, 2]}));
+                }
+                let _ = serde_json::to_writer(&mut out, &v);
+            } else {
+                let _ = serde_json::to_writer(&mut out, p);
+            }
+        }
+        out.push(b']');
+    }
+    drop(store);
+    if !quirks.omit_pages {
+        out.extend_from_slice(format!(",\"Pages\":{pages}").as_bytes());
+    }
+    if quirks.extra_fields {
+        out.extend_from_slice(b",\"Meta\":{\"x\":1},\"x_total\":0");
+    }
+    out.push(b'}');
+    json_bytes(out)
+}
+
+fn parse_policy(body: &[u8]) -> Option<Policy> {
+    serde_json::from_slice::<Policy>(body).ok()
+}
+
+async fn create_policy(State(sim): State<Arc<Shared>>, body: Bytes) -> Response {
+    let Some(p) = parse_policy(&body) else {
+        return malformed();
+    };
+    match sim.lock_store().create_policy(p) {
+        Ok(mid) => reply(200, Envelope::ok(mid)),
+        Err(r) => refused(r),
+    }
+}
+
+async fn get_policy(State(sim): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let store = sim.lock_store();
+    match store.get_policy(&id) {
+        Some(p) => Json(p).into_response(),
+        None => refused(super::store::NOT_FOUND),
+    }
+}
+
+async fn update_policy(
+    State(sim): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some(p) = parse_policy(&body) else {
+        return malformed();
+    };
+    match sim.lock_store().update_policy(&id, p) {
+        Ok(()) => reply(200, Envelope::ok("Data updated")),
+        Err(r) => refused(r),
+    }
+}
+
+async fn delete_policy(State(sim): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    match sim.lock_store().delete_policy(&id) {
+        Ok(()) => reply(200, Envelope::ok("Data deleted")),
+        Err(r) => refused(r),
+    }
+}
+
+#[derive(Deserialize)]
+struct KeyQuery {
+    hashed: Option<String>,
+}
+
+impl KeyQuery {
+    fn hashed(&self) -> bool {
+        matches!(self.hashed.as_deref(), Some("1" | "true"))
+    }
+}
+
+fn key_reply(k: &StoredKey, show_key: bool) -> Response {
+    Json(json!({
+        "api_model": {},
+        "key_id": if show_key { k.key_id.as_str() } else { "" },
+        "data": k.session,
+        "key_hash": k.key_hash,
+    }))
+    .into_response()
+}
+
+fn parse_session(body: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(body).ok()? {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+async fn create_key(State(sim): State<Arc<Shared>>, body: Bytes) -> Response {
+    let Some(session) = parse_session(&body) else {
+        return malformed();
+    };
+    match sim.lock_store().create_key(None, session) {
+        Ok(k) => key_reply(&k, true),
+        Err(r) => refused(r),
+    }
+}
+
+async fn create_custom_key(
+    State(sim): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some(session) = parse_session(&body) else {
+        return malformed();
+    };
+    match sim.lock_store().create_key(Some(&key), session) {
+        Ok(k) => key_reply(&k, true),
+        Err(r) => refused(r),
+    }
+}
+
+async fn get_key(
+    State(sim): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    Query(q): Query<KeyQuery>,
+) -> Response {
+    let store = sim.lock_store();
+    match store.get_key(&key, q.hashed()) {
+        Ok(k) => key_reply(k, !q.hashed()),
+        Err(r) => refused(r),
+    }
+}
+
+async fn update_key(
+    State(sim): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    Query(q): Query<KeyQuery>,
+    body: Bytes,
+) -> Response {
+    let Some(session) = parse_session(&body) else {
+        return malformed();
+    };
+    match sim.lock_store().update_key(&key, q.hashed(), session) {
+        Ok(k) => key_reply(&k, !q.hashed()),
+        Err(r) => refused(r),
+    }
+}
+
+async fn delete_key(
+    State(sim): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    Query(q): Query<KeyQuery>,
+) -> Response {
+    match sim.lock_store().delete_key(&key, q.hashed()) {
+        Ok(()) => reply(200, Envelope::ok("Key deleted successfully.")),
+        Err(r) => refused(r),
+    }
+}
+
+async fn list_apis(State(sim): State<Arc<Shared>>, Query(q): Query<PageQuery>) -> Response {
+    let quirks = sim.quirks();
+    let store = sim.lock_store();
+    let apis = store.apis();
+    let (start, end, pages) = page_bounds(q.p.as_deref(), apis.len(), sim.page_size, &quirks);
+    let entries: Vec<Value> = apis[start..end]
+        .iter()
+        .map(|d| json!({ "api_definition": d }))
+        .collect();
+    Json(json!({ "apis": entries, "pages": pages })).into_response()
+}
+
+// ---- control endpoints ------------------------------------------------------------------
+
+async fn get_faults(State(sim): State<Arc<Shared>>) -> Json<Faults> {
+    Json(sim.faults())
+}
+
+async fn put_faults(State(sim): State<Arc<Shared>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Faults>(&body) {
+        Ok(f) => {
+            sim.set_faults(f);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, format!("invalid faults: {e}")).into_response(),
+    }
+}
+
+async fn get_counts(State(sim): State<Arc<Shared>>) -> Response {
+    Json(sim.counts()).into_response()
+}
+
+async fn delete_counts(State(sim): State<Arc<Shared>>) -> StatusCode {
+    sim.reset_counts();
+    StatusCode::NO_CONTENT
+}
+
+async fn control_policies(State(sim): State<Arc<Shared>>) -> Response {
+    let store = sim.lock_store();
+    let all: Vec<&Policy> = store.policies().collect();
+    Json(all).into_response()
+}
+
+#[derive(Deserialize)]
+struct LatencyBody {
+    ms: u64,
+}
+
+async fn put_latency(State(sim): State<Arc<Shared>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<LatencyBody>(&body) {
+        Ok(l) => {
+            sim.set_latency(Duration::from_millis(l.ms));
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, format!("invalid latency: {e}")).into_response(),
+    }
+}
+
+async fn get_quirks(State(sim): State<Arc<Shared>>) -> Json<Quirks> {
+    Json(sim.quirks())
+}
+
+async fn put_quirks(State(sim): State<Arc<Shared>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Quirks>(&body) {
+        Ok(q) => {
+            sim.set_quirks(q);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, format!("invalid quirks: {e}")).into_response(),
+    }
+}

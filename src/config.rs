@@ -100,7 +100,9 @@ impl Settings {
     pub fn load(global: &GlobalArgs) -> Result<Settings, ConfigError> {
         let mut s = match &global.config {
             Some(path) => Settings::from_file(path)?,
-            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => Settings::from_file(Path::new(DEFAULT_CONFIG_FILE))?,
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                Settings::from_file(Path::new(DEFAULT_CONFIG_FILE))?
+            }
             None => Settings::default(),
         };
         s.apply_env(std::env::vars())?;
@@ -112,7 +114,10 @@ impl Settings {
 
     /// Reads a configuration file.
     pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         if text.trim().is_empty() {
             return Ok(Settings::default());
         }
@@ -123,7 +128,11 @@ impl Settings {
                 None => e.to_string(),
             },
         })?;
-        if let Some(key) = s.other.keys().find(|k| !PORTAL_SECTIONS.contains(&k.as_str())) {
+        if let Some(key) = s
+            .other
+            .keys()
+            .find(|k| !PORTAL_SECTIONS.contains(&k.as_str()))
+        {
             return Err(ConfigError::Parse {
                 path: path.to_owned(),
                 message: format!(
@@ -139,9 +148,14 @@ impl Settings {
     }
 
     /// Applies `PORTALCTL__KEY` and `PORTALCTL__RECONCILE__KEY` overrides.
-    pub fn apply_env(&mut self, vars: impl Iterator<Item = (String, String)>) -> Result<(), ConfigError> {
+    pub fn apply_env(
+        &mut self,
+        vars: impl Iterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
         for (name, value) in vars {
-            let Some(path) = name.strip_prefix("PORTALCTL__") else { continue };
+            let Some(path) = name.strip_prefix("PORTALCTL__") else {
+                continue;
+            };
             let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
             let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
             match parts.as_slice() {
@@ -160,7 +174,10 @@ impl Settings {
         if crate::manifest::kinds::Name::parse(&self.instance).is_err() {
             return Err(ConfigError::Env {
                 name: "instance".into(),
-                message: format!("instance {:?} must be lowercase letters, digits and '-'", self.instance),
+                message: format!(
+                    "instance {:?} must be lowercase letters, digits and '-'",
+                    self.instance
+                ),
             });
         }
         Ok(())
@@ -175,8 +192,11 @@ mod tests {
     fn env_overrides_file_values() {
         let mut s = Settings::default();
         s.apply_env(
-            [("PORTALCTL__INSTANCE".to_string(), "staging".to_string()), ("PORTALCTL__RECONCILE__RESYNC".into(), "1m".into())]
-                .into_iter(),
+            [
+                ("PORTALCTL__INSTANCE".to_string(), "staging".to_string()),
+                ("PORTALCTL__RECONCILE__RESYNC".into(), "1m".into()),
+            ]
+            .into_iter(),
         )
         .unwrap();
         assert_eq!(s.instance, "staging");
@@ -189,7 +209,10 @@ mod tests {
         let f = dir.path().join("portal.yaml");
         std::fs::write(&f, "instance: x\ndatabse: sqlite://a.db\n").unwrap();
         let s = Settings::from_file(&f);
-        assert!(s.unwrap_err().to_string().contains("unknown key \"databse\""));
+        assert!(s
+            .unwrap_err()
+            .to_string()
+            .contains("unknown key \"databse\""));
         std::fs::write(&f, "reconcile:\n  watch: [1, 2]\n").unwrap();
         let e = Settings::from_file(&f).unwrap_err().to_string();
         assert!(e.contains("line 2"), "{e}");

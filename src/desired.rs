@@ -23,7 +23,9 @@ pub struct Source {
 }
 
 /// The kinds of objects, in dependency order: an object may only refer to kinds before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Kind {
     /// A Tyk Dashboard.
     Provider,
@@ -41,8 +43,14 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind in dependency order (create top-down, delete bottom-up).
-    pub const ALL: [Kind; 6] =
-        [Kind::Provider, Kind::Organisation, Kind::Team, Kind::Product, Kind::Plan, Kind::Catalog];
+    pub const ALL: [Kind; 6] = [
+        Kind::Provider,
+        Kind::Organisation,
+        Kind::Team,
+        Kind::Product,
+        Kind::Plan,
+        Kind::Catalog,
+    ];
 
     /// The manifest `kind`.
     pub fn as_str(self) -> &'static str {
@@ -70,7 +78,9 @@ impl Kind {
 
     /// Parses either spelling.
     pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s || k.lower() == s.to_ascii_lowercase())
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s || k.lower() == s.to_ascii_lowercase())
     }
 }
 

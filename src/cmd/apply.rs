@@ -36,9 +36,13 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> anyhow::Result<u8> {
     // What to apply: a saved plan, or the manifests (default `.`).
     let saved: Option<Plan> = match &args.planfile {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read plan file {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read plan file {}", path.display()))?;
             let plan: Plan = serde_json::from_str(&text).with_context(|| {
-                format!("{} is not a plan written by `portalctl plan --out` (or it was edited)", path.display())
+                format!(
+                    "{} is not a plan written by `portalctl plan --out` (or it was edited)",
+                    path.display()
+                )
             })?;
             if plan.format_version != FORMAT_VERSION {
                 anyhow::bail!("{} has plan format {}, this portalctl reads format {FORMAT_VERSION}; run plan again", path.display(), plan.format_version);
@@ -102,7 +106,11 @@ async fn locked(
             (plan, engine)
         }
         (None, Some(loaded)) => {
-            let engine = Engine::new(store, &settings.instance, Engine::providers_of(&loaded.desired))?;
+            let engine = Engine::new(
+                store,
+                &settings.instance,
+                Engine::providers_of(&loaded.desired),
+            )?;
             let (plan, _) = engine.plan(&loaded.desired, args.revoke_retired).await?;
             if loaded.desired.is_empty() && plan.is_destructive() && !args.allow_empty {
                 let msg = "the manifests declare nothing, so this apply would delete everything portalctl manages; pass --allow-empty if that is really what you want";
@@ -127,7 +135,10 @@ async fn locked(
     }
     if plan.is_empty() {
         if json_out {
-            println!("{}", json!({"plan": plan, "result": {"done": 0, "failed": 0, "blocked": 0, "outcomes": []}}));
+            println!(
+                "{}",
+                json!({"plan": plan, "result": {"done": 0, "failed": 0, "blocked": 0, "outcomes": []}})
+            );
         } else {
             println!("No changes. The database and the Dashboards match the manifests.");
         }
@@ -161,18 +172,36 @@ fn confirm() -> anyhow::Result<bool> {
 fn report_text(plan: &Plan, report: &Report) -> String {
     let (done, failed, blocked) = report.counts();
     if failed == 0 && blocked == 0 {
-        return format!("\nApply complete: {done} change{} done.\n", if done == 1 { "" } else { "s" });
+        return format!(
+            "\nApply complete: {done} change{} done.\n",
+            if done == 1 { "" } else { "s" }
+        );
     }
     let mut out = format!("\nApply failed: {done} done, {failed} failed, {blocked} blocked.\n");
     for (c, o) in plan.changes.iter().zip(&report.outcomes) {
-        let where_ = c.provider.as_deref().map_or("database".to_owned(), |p| format!("dashboard {p}"));
+        let where_ = c
+            .provider
+            .as_deref()
+            .map_or("database".to_owned(), |p| format!("dashboard {p}"));
         match o {
-            Outcome::Failed { error } => out.push_str(&format!("  failed:  {} {} {} ({where_}): {error}\n", c.action.verb(), c.kind, c.name)),
-            Outcome::Blocked { reason } => out.push_str(&format!("  blocked: {} {} {} ({where_}): {reason}\n", c.action.verb(), c.kind, c.name)),
+            Outcome::Failed { error } => out.push_str(&format!(
+                "  failed:  {} {} {} ({where_}): {error}\n",
+                c.action.verb(),
+                c.kind,
+                c.name
+            )),
+            Outcome::Blocked { reason } => out.push_str(&format!(
+                "  blocked: {} {} {} ({where_}): {reason}\n",
+                c.action.verb(),
+                c.kind,
+                c.name
+            )),
             Outcome::Done => {}
         }
     }
-    out.push_str("Run apply again once the cause is fixed: it continues from where this run stopped.\n");
+    out.push_str(
+        "Run apply again once the cause is fixed: it continues from where this run stopped.\n",
+    );
     out
 }
 

@@ -15,12 +15,21 @@ use crate::store::Store;
 /// Loads and validates manifests. On errors, prints them (as JSON when `json`) and returns None.
 pub fn load_manifests(path: &Path, json: bool) -> anyhow::Result<Option<Loaded>> {
     if !path.exists() {
-        anyhow::bail!("manifest path {} does not exist; pass a file or a directory with -f", path.display());
+        anyhow::bail!(
+            "manifest path {} does not exist; pass a file or a directory with -f",
+            path.display()
+        );
     }
     match manifest::load(path) {
         Ok(loaded) => {
             for w in &loaded.warnings {
-                eprintln!("{}:{}:{}: warning: {}", w.file.display(), w.line, w.column, w.message);
+                eprintln!(
+                    "{}:{}:{}: warning: {}",
+                    w.file.display(),
+                    w.line,
+                    w.column,
+                    w.message
+                );
             }
             Ok(Some(loaded))
         }
@@ -34,7 +43,11 @@ pub fn load_manifests(path: &Path, json: bool) -> anyhow::Result<Option<Loaded>>
                 println!("{}", serde_json::json!({"errors": errors, "warnings": []}));
             } else {
                 eprint!("{diags}");
-                eprintln!("{} error{} in the manifests; nothing was read or changed.", diags.0.len(), if diags.0.len() == 1 { "" } else { "s" });
+                eprintln!(
+                    "{} error{} in the manifests; nothing was read or changed.",
+                    diags.0.len(),
+                    if diags.0.len() == 1 { "" } else { "s" }
+                );
             }
             Ok(None)
         }
@@ -44,7 +57,11 @@ pub fn load_manifests(path: &Path, json: bool) -> anyhow::Result<Option<Loaded>>
 /// Opens the database named by the settings and a client per provider of `desired`.
 pub async fn open_engine(settings: &Settings, desired: &Desired) -> anyhow::Result<Engine> {
     let store = Store::connect(&settings.database).await?;
-    Ok(Engine::new(store, &settings.instance, Engine::providers_of(desired))?)
+    Ok(Engine::new(
+        store,
+        &settings.instance,
+        Engine::providers_of(desired),
+    )?)
 }
 
 /// Parses `--target KIND/NAME` values.
@@ -62,8 +79,15 @@ pub fn parse_targets(raw: &[String]) -> anyhow::Result<Vec<(Kind, String)>> {
 
 /// Writes a file through a temporary sibling and a rename, so readers never see half of it.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"), std::process::id()));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

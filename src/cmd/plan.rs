@@ -17,9 +17,15 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<u8> {
     let engine = open_engine(&settings, &loaded.desired).await?;
     let (mut plan, _actual) = engine.plan(&loaded.desired, false).await?;
     plan.retain_targets(&targets);
-    plan.warnings.extend(loaded.warnings.iter().map(|w| format!("{}:{}: {}", w.file.display(), w.line, w.message)));
+    plan.warnings.extend(
+        loaded
+            .warnings
+            .iter()
+            .map(|w| format!("{}:{}: {}", w.file.display(), w.line, w.message)),
+    );
     if let Some(out) = &args.out {
-        write_atomically(out, render::json(&plan).as_bytes()).with_context(|| format!("cannot write the plan to {}", out.display()))?;
+        write_atomically(out, render::json(&plan).as_bytes())
+            .with_context(|| format!("cannot write the plan to {}", out.display()))?;
     }
     match args.output {
         PlanOutput::Text => print!("{}", render::text(&plan, super::stdout_color())),
@@ -27,7 +33,11 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<u8> {
         PlanOutput::Markdown => print!("{}", render::markdown(&plan)),
     }
     if let (Some(out), PlanOutput::Text) = (&args.out, args.output) {
-        println!("\nSaved the plan to {}. Apply exactly this plan with: portalctl apply {}", out.display(), out.display());
+        println!(
+            "\nSaved the plan to {}. Apply exactly this plan with: portalctl apply {}",
+            out.display(),
+            out.display()
+        );
     }
     Ok(if !plan.errors.is_empty() {
         1

@@ -45,7 +45,14 @@ pub struct Diagnostics(pub Vec<Diagnostic>);
 impl std::fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for d in &self.0 {
-            writeln!(f, "{}:{}:{}: error: {}", d.file.display(), d.line, d.column, d.message)?;
+            writeln!(
+                f,
+                "{}:{}:{}: error: {}",
+                d.file.display(),
+                d.line,
+                d.column,
+                d.message
+            )?;
         }
         Ok(())
     }
@@ -72,7 +79,12 @@ struct Doc {
 
 fn files(path: &Path, out: &mut Vec<PathBuf>) {
     if path.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(path).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         entries.sort();
         for e in entries {
             files(&e, out);
@@ -84,7 +96,16 @@ fn files(path: &Path, out: &mut Vec<PathBuf>) {
 
 /// Loads manifests.
 pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
-    let err = |file: &Path, message: String| Diagnostics(vec![Diagnostic { file: file.to_owned(), line: 1, column: 1, message, hint: None, severity: Severity::Error }]);
+    let err = |file: &Path, message: String| {
+        Diagnostics(vec![Diagnostic {
+            file: file.to_owned(),
+            line: 1,
+            column: 1,
+            message,
+            hint: None,
+            severity: Severity::Error,
+        }])
+    };
     let mut list = vec![];
     files(path, &mut list);
     let mut d = Desired::default();
@@ -99,20 +120,32 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
             }
             documents += 1;
             let doc: Doc = serde_yaml::from_value(v).map_err(|e| err(&f, e.to_string()))?;
-            let source = Source { file: f.clone(), line: 1 };
+            let source = Source {
+                file: f.clone(),
+                line: 1,
+            };
             let name = doc.metadata.name.clone();
-            let e2 = |e: serde_yaml::Error| err(&f, e.to_string());
             match doc.kind.as_str() {
                 "Provider" => {
-                    let mut spec: ProviderSpec = serde_yaml::from_value(doc.spec).map_err(e2)?;
+                    let mut spec: ProviderSpec = serde_json::from_value(
+                        serde_json::to_value(&doc.spec).map_err(|e| err(&f, e.to_string()))?,
+                    )
+                    .map_err(|e| err(&f, e.to_string()))?;
                     if let SecretRef::FromFile(p) = &spec.secret {
                         spec.secret = SecretRef::FromFile(dir.join(p));
                     }
-                    d.providers.insert(name.clone(), Provider { name, spec, source });
+                    d.providers
+                        .insert(name.clone(), Provider { name, spec, source });
                 }
                 "Product" => {
-                    let spec: ProductSpec = serde_yaml::from_value(doc.spec).map_err(e2)?;
-                    let content = spec.content.as_ref().and_then(|c| std::fs::read_to_string(dir.join(c)).ok());
+                    let spec: ProductSpec = serde_json::from_value(
+                        serde_json::to_value(&doc.spec).map_err(|e| err(&f, e.to_string()))?,
+                    )
+                    .map_err(|e| err(&f, e.to_string()))?;
+                    let content = spec
+                        .content
+                        .as_ref()
+                        .and_then(|c| std::fs::read_to_string(dir.join(c)).ok());
                     let mut openapi = std::collections::BTreeMap::new();
                     for a in &spec.apis {
                         if let Some(o) = &a.openapi {
@@ -121,28 +154,67 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
                             }
                         }
                     }
-                    d.products.insert(name.clone(), Product { name, spec, source, content, guides: vec![], openapi, logo: None });
+                    d.products.insert(
+                        name.clone(),
+                        Product {
+                            name,
+                            spec,
+                            source,
+                            content,
+                            guides: vec![],
+                            openapi,
+                            logo: None,
+                        },
+                    );
                 }
                 "Plan" => {
-                    let spec: PlanSpec = serde_yaml::from_value(doc.spec).map_err(e2)?;
+                    let spec: PlanSpec = serde_json::from_value(
+                        serde_json::to_value(&doc.spec).map_err(|e| err(&f, e.to_string()))?,
+                    )
+                    .map_err(|e| err(&f, e.to_string()))?;
                     d.plans.insert(name.clone(), Plan { name, spec, source });
                 }
                 "Catalog" => {
-                    let spec: CatalogSpec = serde_yaml::from_value(doc.spec).map_err(e2)?;
-                    d.catalogs.insert(name.clone(), Catalog { name, spec, source });
+                    let spec: CatalogSpec = serde_json::from_value(
+                        serde_json::to_value(&doc.spec).map_err(|e| err(&f, e.to_string()))?,
+                    )
+                    .map_err(|e| err(&f, e.to_string()))?;
+                    d.catalogs
+                        .insert(name.clone(), Catalog { name, spec, source });
                 }
                 "Organisation" => {
-                    let spec: OrganisationSpec = serde_yaml::from_value(doc.spec).map_err(e2)?;
-                    d.organisations.insert(name.clone(), Organisation { name, spec, source });
+                    let spec: OrganisationSpec = serde_json::from_value(
+                        serde_json::to_value(&doc.spec).map_err(|e| err(&f, e.to_string()))?,
+                    )
+                    .map_err(|e| err(&f, e.to_string()))?;
+                    d.organisations
+                        .insert(name.clone(), Organisation { name, spec, source });
                 }
                 "Team" => {
-                    let spec: TeamSpec = serde_yaml::from_value(doc.spec).map_err(e2)?;
-                    let reference = TeamRef { org: spec.organisation.clone(), team: name };
-                    d.teams.insert(reference.clone(), Team { reference, spec, source });
+                    let spec: TeamSpec = serde_json::from_value(
+                        serde_json::to_value(&doc.spec).map_err(|e| err(&f, e.to_string()))?,
+                    )
+                    .map_err(|e| err(&f, e.to_string()))?;
+                    let reference = TeamRef {
+                        org: spec.organisation.clone(),
+                        team: name,
+                    };
+                    d.teams.insert(
+                        reference.clone(),
+                        Team {
+                            reference,
+                            spec,
+                            source,
+                        },
+                    );
                 }
                 k => return Err(err(&f, format!("unknown kind {k}"))),
             }
         }
     }
-    Ok(Loaded { desired: d, warnings: vec![], documents })
+    Ok(Loaded {
+        desired: d,
+        warnings: vec![],
+        documents,
+    })
 }

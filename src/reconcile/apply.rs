@@ -81,7 +81,8 @@ fn key(c: &Change) -> (Kind, String) {
 }
 
 fn is_forward_dashboard(c: &Change) -> bool {
-    c.target == Target::Dashboard && matches!(c.action, Action::Create | Action::Update | Action::Tag)
+    c.target == Target::Dashboard
+        && matches!(c.action, Action::Create | Action::Update | Action::Tag)
 }
 
 /// Executes the plan. The lock must be held by the caller for the whole call.
@@ -111,21 +112,24 @@ pub async fn execute(
     let mut extra_writes: Vec<DbWrite> = Vec::new();
 
     // 1. Dashboard creates, updates and tags.
-    let forward: Vec<usize> = (0..n).filter(|&i| is_forward_dashboard(&plan.changes[i])).collect();
+    let forward: Vec<usize> = (0..n)
+        .filter(|&i| is_forward_dashboard(&plan.changes[i]))
+        .collect();
     let progress = Progress::new("Dashboard changes", forward.len());
-    let results: Vec<(usize, Result<Option<DbWrite>, String>)> = stream::iter(forward.iter().copied())
-        .map(|i| {
-            let c = &plan.changes[i];
-            let progress = &progress;
-            async move {
-                let r = run_forward(c, clients).await;
-                progress.tick();
-                (i, r)
-            }
-        })
-        .buffer_unordered(256)
-        .collect()
-        .await;
+    let results: Vec<(usize, Result<Option<DbWrite>, String>)> =
+        stream::iter(forward.iter().copied())
+            .map(|i| {
+                let c = &plan.changes[i];
+                let progress = &progress;
+                async move {
+                    let r = run_forward(c, clients).await;
+                    progress.tick();
+                    (i, r)
+                }
+            })
+            .buffer_unordered(256)
+            .collect()
+            .await;
     for (i, r) in results {
         match r {
             Ok(w) => {
@@ -146,12 +150,21 @@ pub async fn execute(
     let mut revoke_failed: BTreeSet<usize> = BTreeSet::new();
     for (i, c) in plan.changes.iter().enumerate() {
         for op in &c.ops {
-            if let Op::RevokeKey { provider, credential, key_hash } = op {
+            if let Op::RevokeKey {
+                provider,
+                credential,
+                key_hash,
+            } = op
+            {
                 match clients[provider].delete_key(key_hash).await {
-                    Ok(()) => extra_writes.push(DbWrite::RevokeCredential { id: credential.clone() }),
+                    Ok(()) => extra_writes.push(DbWrite::RevokeCredential {
+                        id: credential.clone(),
+                    }),
                     Err(e) => {
                         revoke_failed.insert(i);
-                        outcomes[i] = Some(Outcome::Failed { error: format!("revoking credential {credential}: {e}") });
+                        outcomes[i] = Some(Outcome::Failed {
+                            error: format!("revoking credential {credential}: {e}"),
+                        });
                         failed_objects.insert(key(c));
                     }
                 }
@@ -168,7 +181,12 @@ pub async fn execute(
             for op in &c.ops {
                 if let Op::Db(DbWrite::Upsert { doc, .. }) = op {
                     for (k, field) in [(Kind::Product, "products"), (Kind::Plan, "plans")] {
-                        for item in doc.get(field).and_then(Value::as_array).into_iter().flatten() {
+                        for item in doc
+                            .get(field)
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                        {
                             let name = item.as_str().unwrap_or_default().to_owned();
                             if failed_objects.contains(&(k, name.clone())) {
                                 return Some(format!("{k} {name} failed"));
@@ -186,7 +204,11 @@ pub async fn execute(
         if outcomes[i].is_some() && !matches!(outcomes[i], Some(Outcome::Done)) {
             continue;
         }
-        let db_ops: Vec<&DbWrite> = c.ops.iter().filter_map(|o| if let Op::Db(w) = o { Some(w) } else { None }).collect();
+        let db_ops: Vec<&DbWrite> = c
+            .ops
+            .iter()
+            .filter_map(|o| if let Op::Db(w) = o { Some(w) } else { None })
+            .collect();
         if db_ops.is_empty() {
             continue;
         }
@@ -216,7 +238,9 @@ pub async fn execute(
         }
         Err(e) => {
             for i in &db_members {
-                outcomes[*i] = Some(Outcome::Failed { error: format!("database transaction: {e}") });
+                outcomes[*i] = Some(Outcome::Failed {
+                    error: format!("database transaction: {e}"),
+                });
             }
             true
         }
@@ -244,9 +268,16 @@ pub async fn execute(
     for i in backward {
         let c = &plan.changes[i];
         if db_failed {
-            outcomes[i] = Some(Outcome::Blocked { reason: "the database transaction failed".into() });
+            outcomes[i] = Some(Outcome::Blocked {
+                reason: "the database transaction failed".into(),
+            });
         } else if db_not_done.contains(&key(c)) {
-            outcomes[i] = Some(Outcome::Blocked { reason: format!("the database change of {} {} did not happen", c.kind, c.name) });
+            outcomes[i] = Some(Outcome::Blocked {
+                reason: format!(
+                    "the database change of {} {} did not happen",
+                    c.kind, c.name
+                ),
+            });
         } else {
             to_run.push(i);
         }
@@ -277,20 +308,35 @@ fn finish(outcomes: Vec<Option<Outcome>>, reason: &str) -> Report {
     Report {
         outcomes: outcomes
             .into_iter()
-            .map(|o| o.unwrap_or_else(|| Outcome::Blocked { reason: reason.to_owned() }))
+            .map(|o| {
+                o.unwrap_or_else(|| Outcome::Blocked {
+                    reason: reason.to_owned(),
+                })
+            })
             .collect(),
     }
 }
 
 /// One create, update or tag; returns the policy reference to record for a created policy.
-async fn run_forward(c: &Change, clients: &BTreeMap<String, DashboardClient>) -> Result<Option<DbWrite>, String> {
+async fn run_forward(
+    c: &Change,
+    clients: &BTreeMap<String, DashboardClient>,
+) -> Result<Option<DbWrite>, String> {
     let mut write = None;
     for op in &c.ops {
         match op {
-            Op::CreatePolicy { provider, policy } => {
+            Op::CreatePolicy {
+                provider,
+                policy,
+                owned,
+            } => {
                 let client = &clients[provider];
-                let body: Policy = serde_json::from_value(policy.clone()).map_err(|e| format!("invalid policy body in plan: {e}"))?;
-                let mid = client.create_policy_once(&body).await.map_err(|e| e.to_string())?;
+                let body: Policy = serde_json::from_value(policy.clone())
+                    .map_err(|e| format!("invalid policy body in plan: {e}"))?;
+                let mid = client
+                    .create_policy_once(&body)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 write = Some(DbWrite::PutPolicyRef {
                     kind: c.kind,
                     name: c.name.clone(),
@@ -299,11 +345,16 @@ async fn run_forward(c: &Change, clients: &BTreeMap<String, DashboardClient>) ->
                         policy_id: body.id.clone(),
                         policy_mid: mid,
                         origin: Origin::Created,
-                        last_seen: policy.clone(),
+                        last_seen: owned.clone(),
                     },
                 });
             }
-            Op::PatchPolicy { provider, mid, id, patch } => patch_policy(&clients[provider], mid, id, patch).await?,
+            Op::PatchPolicy {
+                provider,
+                mid,
+                id,
+                patch,
+            } => patch_policy(&clients[provider], mid, id, patch).await?,
             _ => {}
         }
     }
@@ -311,15 +362,25 @@ async fn run_forward(c: &Change, clients: &BTreeMap<String, DashboardClient>) ->
 }
 
 /// One retirement, deletion or release.
-async fn run_backward(c: &Change, clients: &BTreeMap<String, DashboardClient>) -> Result<(), String> {
+async fn run_backward(
+    c: &Change,
+    clients: &BTreeMap<String, DashboardClient>,
+) -> Result<(), String> {
     for op in &c.ops {
         match op {
-            Op::PatchPolicy { provider, mid, id, patch } => patch_policy(&clients[provider], mid, id, patch).await?,
-            Op::DeletePolicy { provider, mid } => match clients[provider].delete_policy(mid).await {
-                Ok(()) => {}
-                Err(e) if e.is_not_found() => {} // already gone: the goal is reached
-                Err(e) => return Err(e.to_string()),
-            },
+            Op::PatchPolicy {
+                provider,
+                mid,
+                id,
+                patch,
+            } => patch_policy(&clients[provider], mid, id, patch).await?,
+            Op::DeletePolicy { provider, mid } => {
+                match clients[provider].delete_policy(mid).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_not_found() => {} // already gone: the goal is reached
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
             _ => {}
         }
     }
@@ -327,20 +388,34 @@ async fn run_backward(c: &Change, clients: &BTreeMap<String, DashboardClient>) -
 }
 
 /// Read, change only the owned fields, write back (SPEC §2 "Update").
-async fn patch_policy(client: &DashboardClient, mid: &str, id: &str, patch: &PolicyPatch) -> Result<(), String> {
+async fn patch_policy(
+    client: &DashboardClient,
+    mid: &str,
+    id: &str,
+    patch: &PolicyPatch,
+) -> Result<(), String> {
     let address = if mid.is_empty() { id } else { mid };
     let current = client
         .get_policy(address)
         .await
         .map_err(|e: TykError| e.to_string())?
-        .ok_or_else(|| format!("policy {id:?} no longer exists on provider {}; run plan again", client.provider()))?;
+        .ok_or_else(|| {
+            format!(
+                "policy {id:?} no longer exists on provider {}; run plan again",
+                client.provider()
+            )
+        })?;
     let mut v = serde_json::to_value(&current).map_err(|e| e.to_string())?;
     apply_patch(&mut v, patch);
-    let updated: Policy = serde_json::from_value(v).map_err(|e| format!("cannot rebuild policy {id:?}: {e}"))?;
+    let updated: Policy =
+        serde_json::from_value(v).map_err(|e| format!("cannot rebuild policy {id:?}: {e}"))?;
     if updated == current {
         return Ok(()); // someone already made the change: no write on a no-op
     }
-    client.update_policy(address, &updated).await.map_err(|e| e.to_string())
+    client
+        .update_policy(address, &updated)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Applies a patch to a policy's JSON.
@@ -352,7 +427,11 @@ pub fn apply_patch(v: &mut Value, patch: &PolicyPatch) {
         remove_path(v, path);
     }
     if !patch.add_tags.is_empty() || !patch.remove_tags.is_empty() {
-        let mut tags: Vec<Value> = v.get("tags").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut tags: Vec<Value> = v
+            .get("tags")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         tags.retain(|t| !patch.remove_tags.iter().any(|r| t.as_str() == Some(r)));
         for t in &patch.add_tags {
             if !tags.iter().any(|x| x.as_str() == Some(t)) {
@@ -376,15 +455,28 @@ struct Progress {
 
 impl Progress {
     fn new(what: &'static str, total: usize) -> Self {
-        Progress { what, total, done: AtomicUsize::new(0), started: Instant::now(), last: std::sync::Mutex::new(Instant::now()) }
+        Progress {
+            what,
+            total,
+            done: AtomicUsize::new(0),
+            started: Instant::now(),
+            last: std::sync::Mutex::new(Instant::now()),
+        }
     }
 
     fn tick(&self) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         if let Ok(mut last) = self.last.lock() {
-            if last.elapsed() >= Duration::from_secs(2) || (done == self.total && self.started.elapsed() >= Duration::from_secs(2)) {
+            if last.elapsed() >= Duration::from_secs(2)
+                || (done == self.total && self.started.elapsed() >= Duration::from_secs(2))
+            {
                 *last = Instant::now();
-                tracing::info!("{}: {done}/{} done ({:.0?})", self.what, self.total, self.started.elapsed());
+                tracing::info!(
+                    "{}: {done}/{} done ({:.0?})",
+                    self.what,
+                    self.total,
+                    self.started.elapsed()
+                );
             }
         }
     }

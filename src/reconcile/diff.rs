@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::docs::{self, desired_docs, desired_policies, get_path, normalize, owner_tag, project, DesiredPolicy};
+use super::docs::{
+    self, desired_docs, desired_policies, get_path, normalize, owner_tag, project, DesiredPolicy,
+};
 use super::plan::{Action, Change, FieldChange, Impact, Op, Plan, PlanIssue, PolicyPatch, Target};
 use crate::desired::{Desired, Kind};
 use crate::store::{DbWrite, Origin, PolicyRefRow, Snapshot, Status};
@@ -44,7 +46,10 @@ struct Listing<'a> {
 impl<'a> Listing<'a> {
     fn new(policies: &'a [Policy]) -> Self {
         let mut l = Listing {
-            json: policies.iter().map(|p| serde_json::to_value(p).unwrap_or(Value::Null)).collect(),
+            json: policies
+                .iter()
+                .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
+                .collect(),
             policies,
             by_id: HashMap::new(),
             by_mid: HashMap::new(),
@@ -73,10 +78,14 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
     let mut db_changes: Vec<Change> = Vec::new();
     let mut db_removals: Vec<Change> = Vec::new();
     // Policy references the database should hold after apply, where they differ from it.
-    let mut ref_writes: BTreeMap<(Kind, String), (Option<PolicyRefRow>, PolicyRefRow)> = BTreeMap::new();
+    let mut ref_writes: BTreeMap<(Kind, String), (Option<PolicyRefRow>, PolicyRefRow)> =
+        BTreeMap::new();
 
-    let listings: BTreeMap<&str, Listing<'_>> =
-        actual.dashboards.iter().map(|(p, pols)| (p.as_str(), Listing::new(pols))).collect();
+    let listings: BTreeMap<&str, Listing<'_>> = actual
+        .dashboards
+        .iter()
+        .map(|(p, pols)| (p.as_str(), Listing::new(pols)))
+        .collect();
     let mut claimed: BTreeSet<(String, String)> = BTreeSet::new(); // (provider, _id)
     let mut watch: Watch = Watch::new(); // ids and names the plan depends on, for the fingerprint
 
@@ -85,19 +94,28 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
         let w = watch.entry(dp.provider.clone()).or_default();
         w.insert(dp.id.clone());
         w.insert(dp.policy_name.clone());
-        let Some(listing) = listings.get(dp.provider.as_str()) else { continue };
+        let Some(listing) = listings.get(dp.provider.as_str()) else {
+            continue;
+        };
         let credentials = actual.db.credentials_of(dp.kind, &dp.name).count() as u64;
-        let impact = (credentials > 0).then_some(Impact { active_credentials: credentials, revoked_credentials: 0 });
+        let impact = (credentials > 0).then_some(Impact {
+            active_credentials: credentials,
+            revoked_credentials: 0,
+        });
         let found = listing
             .by_id
             .get(dp.id.as_str())
-            .or_else(|| dp.adopt.as_ref().and_then(|_| listing.by_mid.get(dp.id.as_str())))
+            .or_else(|| {
+                dp.adopt
+                    .as_ref()
+                    .and_then(|_| listing.by_mid.get(dp.id.as_str()))
+            })
             .copied();
         match found {
             Some(i) => {
                 let pol = &listing.policies[i];
                 claimed.insert((dp.provider.clone(), pol.mid.clone()));
-                let owned = pol.tags.iter().any(|t| *t == owner);
+                let owned = pol.tags.contains(&owner);
                 if dp.adopt.is_none() && !owned {
                     errors.push(PlanIssue {
                         kind: Some(dp.kind),
@@ -109,7 +127,16 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                     });
                     continue;
                 }
-                let (patch, fields) = policy_patch(dp, &listing.json[i], pol);
+                let have = actual.db.policy_refs.get(&(dp.kind, dp.name.clone()));
+                let last_seen = have.map(|h| &h.last_seen);
+                let (patch, fields) = policy_patch(dp, &listing.json[i], pol, last_seen);
+                let want = PolicyRefRow {
+                    provider: dp.provider.clone(),
+                    policy_id: pol.id.clone(),
+                    policy_mid: pol.mid.clone(),
+                    origin: if dp.adopt.is_some() { Origin::Adopted } else { Origin::Created },
+                    last_seen: Value::Object(dp.owned.clone()),
+                };
                 if !patch.is_empty() {
                     dash_changes.push(Change {
                         action: if owned { Action::Update } else { Action::Tag },
@@ -119,22 +146,13 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                         target: Target::Dashboard,
                         fields,
                         impact,
-                        ops: vec![Op::PatchPolicy {
-                            provider: dp.provider.clone(),
-                            mid: pol.mid.clone(),
-                            id: pol.id.clone(),
-                            patch,
-                        }],
+                        ops: vec![
+                            Op::PatchPolicy { provider: dp.provider.clone(), mid: pol.mid.clone(), id: pol.id.clone(), patch },
+                            // Remember what we own now, so keys dropped later can be removed.
+                            Op::Db(DbWrite::PutPolicyRef { kind: dp.kind, name: dp.name.clone(), policy: want.clone() }),
+                        ],
                     });
                 }
-                let want = PolicyRefRow {
-                    provider: dp.provider.clone(),
-                    policy_id: pol.id.clone(),
-                    policy_mid: pol.mid.clone(),
-                    origin: if dp.adopt.is_some() { Origin::Adopted } else { Origin::Created },
-                    last_seen: Value::Object(dp.owned.clone()),
-                };
-                let have = actual.db.policy_refs.get(&(dp.kind, dp.name.clone()));
                 if have.is_none_or(|h| !same_ref(h, &want)) {
                     ref_writes.insert((dp.kind, dp.name.clone()), (have.cloned(), want));
                 }
@@ -155,7 +173,7 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                     .copied();
                 if let Some(i) = clash {
                         let other = &listing.policies[i];
-                    let whose = if other.tags.iter().any(|t| *t == owner) {
+                    let whose = if other.tags.contains(&owner) {
                         "another object of this portal"
                     } else {
                         "a policy portalctl does not manage"
@@ -180,7 +198,7 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                     target: Target::Dashboard,
                     fields,
                     impact,
-                    ops: vec![Op::CreatePolicy { provider: dp.provider.clone(), policy: body }],
+                    ops: vec![Op::CreatePolicy { provider: dp.provider.clone(), policy: body, owned: Value::Object(dp.owned.clone()) }],
                 });
             }
         }
@@ -188,7 +206,8 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
 
     // Desired database objects.
     let docs = desired_docs(desired);
-    let desired_keys: BTreeSet<(Kind, String)> = docs.iter().map(|(k, n, _, _)| (*k, n.clone())).collect();
+    let desired_keys: BTreeSet<(Kind, String)> =
+        docs.iter().map(|(k, n, _, _)| (*k, n.clone())).collect();
     for (kind, name, doc, logo) in docs {
         let key = (kind, name.clone());
         let mut ops = vec![];
@@ -196,16 +215,30 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
         let action = match actual.db.objects.get(&key) {
             None => {
                 fields = object_fields(None, &doc);
-                ops.push(Op::Db(DbWrite::Upsert { kind, name: name.clone(), doc, logo }));
+                ops.push(Op::Db(DbWrite::Upsert {
+                    kind,
+                    name: name.clone(),
+                    doc,
+                    logo,
+                }));
                 Some(Action::Create)
             }
             Some(have) => {
                 fields = object_fields(Some(&have.doc), &doc);
                 if have.status == Status::Retired {
-                    fields.push(FieldChange { path: "status".into(), before: Some(json!("retired")), after: Some(json!("active")) });
+                    fields.push(FieldChange {
+                        path: "status".into(),
+                        before: Some(json!("retired")),
+                        after: Some(json!("active")),
+                    });
                 }
                 if !fields.is_empty() {
-                    ops.push(Op::Db(DbWrite::Upsert { kind, name: name.clone(), doc, logo }));
+                    ops.push(Op::Db(DbWrite::Upsert {
+                        kind,
+                        name: name.clone(),
+                        doc,
+                        logo,
+                    }));
                     Some(Action::Update)
                 } else {
                     None
@@ -219,7 +252,11 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                 before: before.map(|b| json!({"id": b.policy_id, "_id": b.policy_mid})),
                 after: Some(json!({"id": after.policy_id, "_id": after.policy_mid})),
             });
-            ops.push(Op::Db(DbWrite::PutPolicyRef { kind, name: name.clone(), policy: after }));
+            ops.push(Op::Db(DbWrite::PutPolicyRef {
+                kind,
+                name: name.clone(),
+                policy: after,
+            }));
         }
         if !ops.is_empty() {
             db_changes.push(Change {
@@ -239,25 +276,44 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
     let mut removed_handled: BTreeSet<(Kind, String)> = BTreeSet::new();
     for (provider, listing) in &listings {
         for pol in listing.policies {
-            if !pol.tags.iter().any(|t| *t == owner) || claimed.contains(&(provider.to_string(), pol.mid.clone())) {
+            if !pol.tags.contains(&owner)
+                || claimed.contains(&(provider.to_string(), pol.mid.clone()))
+            {
                 continue;
             }
             let known = actual.db.policy_refs.iter().find(|(_, r)| {
-                r.provider == *provider && (r.policy_mid == pol.mid || (!pol.id.is_empty() && r.policy_id == pol.id))
+                r.provider == *provider
+                    && (r.policy_mid == pol.mid || (!pol.id.is_empty() && r.policy_id == pol.id))
             });
             let (kind, name, origin) = match known {
                 Some(((k, n), r)) => (*k, n.clone(), r.origin),
                 None => match docs::parse_policy_id(&opts.instance, &pol.id) {
                     Some((k, n)) => (k, n, Origin::Created),
                     None => {
-                        let k = if pol.partitions.acl { Kind::Product } else { Kind::Plan };
-                        (k, if pol.id.is_empty() { pol.mid.clone() } else { pol.id.clone() }, Origin::Adopted)
+                        let k = if pol.partitions.acl {
+                            Kind::Product
+                        } else {
+                            Kind::Plan
+                        };
+                        (
+                            k,
+                            if pol.id.is_empty() {
+                                pol.mid.clone()
+                            } else {
+                                pol.id.clone()
+                            },
+                            Origin::Adopted,
+                        )
                     }
                 },
             };
             let still_desired = desired_keys.contains(&(kind, name.clone()));
-            let creds: Vec<_> =
-                actual.db.credentials_of(kind, &name).filter(|c| c.provider == *provider).cloned().collect();
+            let creds: Vec<_> = actual
+                .db
+                .credentials_of(kind, &name)
+                .filter(|c| c.provider == *provider)
+                .cloned()
+                .collect();
             let n = creds.len() as u64;
             if !still_desired {
                 removed_handled.insert((kind, name.clone()));
@@ -272,9 +328,21 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                         name: name.clone(),
                         provider: Some(provider.to_string()),
                         target: Target::Dashboard,
-                        fields: vec![FieldChange { path: "state".into(), before: Some(json!(pol.state)), after: Some(json!("draft")) }],
-                        impact: Some(Impact { active_credentials: n, revoked_credentials: 0 }),
-                        ops: vec![Op::PatchPolicy { provider: provider.to_string(), mid: pol.mid.clone(), id: pol.id.clone(), patch }],
+                        fields: vec![FieldChange {
+                            path: "state".into(),
+                            before: Some(json!(pol.state)),
+                            after: Some(json!("draft")),
+                        }],
+                        impact: Some(Impact {
+                            active_credentials: n,
+                            revoked_credentials: 0,
+                        }),
+                        ops: vec![Op::PatchPolicy {
+                            provider: provider.to_string(),
+                            mid: pol.mid.clone(),
+                            id: pol.id.clone(),
+                            patch,
+                        }],
                     });
                 }
                 if !still_desired {
@@ -284,25 +352,46 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
             }
             let mut ops: Vec<Op> = creds
                 .iter()
-                .map(|c| Op::RevokeKey { provider: c.provider.clone(), credential: c.id.clone(), key_hash: c.key_hash.clone() })
+                .map(|c| Op::RevokeKey {
+                    provider: c.provider.clone(),
+                    credential: c.id.clone(),
+                    key_hash: c.key_hash.clone(),
+                })
                 .collect();
             let action = match origin {
                 Origin::Created => {
-                    ops.push(Op::DeletePolicy { provider: provider.to_string(), mid: pol.mid.clone() });
+                    ops.push(Op::DeletePolicy {
+                        provider: provider.to_string(),
+                        mid: pol.mid.clone(),
+                    });
                     Action::Delete
                 }
                 Origin::Adopted => {
-                    let mut patch = PolicyPatch { remove_tags: vec![owner.clone()], ..PolicyPatch::default() };
+                    let mut patch = PolicyPatch {
+                        remove_tags: vec![owner.clone()],
+                        ..PolicyPatch::default()
+                    };
                     if pol.state == "draft" {
                         patch.set.insert("state".into(), json!("active"));
                     }
-                    ops.push(Op::PatchPolicy { provider: provider.to_string(), mid: pol.mid.clone(), id: pol.id.clone(), patch });
+                    ops.push(Op::PatchPolicy {
+                        provider: provider.to_string(),
+                        mid: pol.mid.clone(),
+                        id: pol.id.clone(),
+                        patch,
+                    });
                     Action::Release
                 }
             };
             let has_row = actual.db.objects.contains_key(&(kind, name.clone()));
-            if !still_desired && !has_row && actual.db.policy_refs.contains_key(&(kind, name.clone())) {
-                ops.push(Op::Db(DbWrite::DeletePolicyRef { kind, name: name.clone() }));
+            if !still_desired
+                && !has_row
+                && actual.db.policy_refs.contains_key(&(kind, name.clone()))
+            {
+                ops.push(Op::Db(DbWrite::DeletePolicyRef {
+                    kind,
+                    name: name.clone(),
+                }));
             }
             removal_dash.push(Change {
                 action,
@@ -310,8 +399,15 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                 name: name.clone(),
                 provider: Some(provider.to_string()),
                 target: Target::Dashboard,
-                fields: vec![FieldChange { path: "name".into(), before: Some(json!(pol.name)), after: None }],
-                impact: (n > 0).then_some(Impact { active_credentials: n, revoked_credentials: n }),
+                fields: vec![FieldChange {
+                    path: "name".into(),
+                    before: Some(json!(pol.name)),
+                    after: None,
+                }],
+                impact: (n > 0).then_some(Impact {
+                    active_credentials: n,
+                    revoked_credentials: n,
+                }),
                 ops,
             });
             if !still_desired && has_row {
@@ -322,7 +418,9 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
 
     // Database objects no manifest wants any more (and not handled with their policy above).
     for ((kind, name), obj) in actual.db.objects.iter().rev() {
-        if desired_keys.contains(&(*kind, name.clone())) || removed_handled.contains(&(*kind, name.clone())) {
+        if desired_keys.contains(&(*kind, name.clone()))
+            || removed_handled.contains(&(*kind, name.clone()))
+        {
             continue;
         }
         let creds: Vec<_> = actual.db.credentials_of(*kind, name).cloned().collect();
@@ -335,14 +433,23 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
         }
         let mut change = delete_row(*kind, name, n);
         for c in &creds {
-            change.ops.insert(0, Op::RevokeKey { provider: c.provider.clone(), credential: c.id.clone(), key_hash: c.key_hash.clone() });
+            change.ops.insert(
+                0,
+                Op::RevokeKey {
+                    provider: c.provider.clone(),
+                    credential: c.id.clone(),
+                    key_hash: c.key_hash.clone(),
+                },
+            );
         }
         if *kind == Kind::Provider {
             let orphans: Vec<String> = actual
                 .db
                 .policy_refs
                 .iter()
-                .filter(|((k, n), r)| r.provider == *name && !desired_keys.contains(&(*k, n.clone())))
+                .filter(|((k, n), r)| {
+                    r.provider == *name && !desired_keys.contains(&(*k, n.clone()))
+                })
                 .map(|((k, n), _)| format!("{} {n}", k.lower()))
                 .collect();
             if !orphans.is_empty() {
@@ -369,7 +476,9 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
     // retirements, deletions and releases.
     dash_changes.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     db_changes.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
-    db_removals.sort_by(|a, b| (std::cmp::Reverse(a.kind), &a.name).cmp(&(std::cmp::Reverse(b.kind), &b.name)));
+    db_removals.sort_by(|a, b| {
+        (std::cmp::Reverse(a.kind), &a.name).cmp(&(std::cmp::Reverse(b.kind), &b.name))
+    });
     removal_dash.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     let mut changes = dash_changes;
     changes.extend(db_changes);
@@ -383,11 +492,16 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
 }
 
 fn same_ref(a: &PolicyRefRow, b: &PolicyRefRow) -> bool {
-    a.provider == b.provider && a.policy_id == b.policy_id && a.policy_mid == b.policy_mid && a.origin == b.origin
+    a.provider == b.provider
+        && a.policy_id == b.policy_id
+        && a.policy_mid == b.policy_mid
+        && a.origin == b.origin
 }
 
 fn retire_row(actual: &Actual, kind: Kind, name: &str, n: u64, out: &mut Vec<Change>) {
-    let Some(obj) = actual.db.objects.get(&(kind, name.to_owned())) else { return };
+    let Some(obj) = actual.db.objects.get(&(kind, name.to_owned())) else {
+        return;
+    };
     if obj.status == Status::Retired {
         return;
     }
@@ -397,9 +511,20 @@ fn retire_row(actual: &Actual, kind: Kind, name: &str, n: u64, out: &mut Vec<Cha
         name: name.to_owned(),
         provider: None,
         target: Target::Database,
-        fields: vec![FieldChange { path: "status".into(), before: Some(json!("active")), after: Some(json!("retired")) }],
-        impact: Some(Impact { active_credentials: n, revoked_credentials: 0 }),
-        ops: vec![Op::Db(DbWrite::SetStatus { kind, name: name.to_owned(), status: Status::Retired })],
+        fields: vec![FieldChange {
+            path: "status".into(),
+            before: Some(json!("active")),
+            after: Some(json!("retired")),
+        }],
+        impact: Some(Impact {
+            active_credentials: n,
+            revoked_credentials: 0,
+        }),
+        ops: vec![Op::Db(DbWrite::SetStatus {
+            kind,
+            name: name.to_owned(),
+            status: Status::Retired,
+        })],
     });
 }
 
@@ -411,20 +536,35 @@ fn delete_row(kind: Kind, name: &str, revoked: u64) -> Change {
         provider: None,
         target: Target::Database,
         fields: vec![],
-        impact: (revoked > 0).then_some(Impact { active_credentials: revoked, revoked_credentials: revoked }),
-        ops: vec![Op::Db(DbWrite::Delete { kind, name: name.to_owned() })],
+        impact: (revoked > 0).then_some(Impact {
+            active_credentials: revoked,
+            revoked_credentials: revoked,
+        }),
+        ops: vec![Op::Db(DbWrite::Delete {
+            kind,
+            name: name.to_owned(),
+        })],
     }
 }
 
 /// The owned fields that differ between the desired policy and the actual one.
-fn policy_patch(dp: &DesiredPolicy, actual: &Value, pol: &Policy) -> (PolicyPatch, Vec<FieldChange>) {
+fn policy_patch(
+    dp: &DesiredPolicy,
+    actual: &Value,
+    pol: &Policy,
+    last_seen: Option<&Value>,
+) -> (PolicyPatch, Vec<FieldChange>) {
     let mut patch = PolicyPatch::default();
     let mut fields = Vec::new();
     for (path, want) in &dp.owned {
         let have = get_path(actual, path).map(|h| project(h, want));
         if have.as_ref() != Some(want) {
             patch.set.insert(path.clone(), want.clone());
-            fields.push(FieldChange { path: path.clone(), before: have, after: Some(want.clone()) });
+            fields.push(FieldChange {
+                path: path.clone(),
+                before: have,
+                after: Some(want.clone()),
+            });
         }
     }
     for top in &dp.owned_maps {
@@ -433,21 +573,55 @@ fn policy_patch(dp: &DesiredPolicy, actual: &Value, pol: &Policy) -> (PolicyPatc
                 let path = format!("{top}.{k}");
                 if !dp.owned.contains_key(&path) {
                     let shown = if *top == "access_rights" {
-                        project(v, &json!({"api_id": 0, "api_name": 0, "versions": 0, "allowed_urls": 0}))
+                        project(
+                            v,
+                            &json!({"api_id": 0, "api_name": 0, "versions": 0, "allowed_urls": 0}),
+                        )
                     } else {
                         normalize(v.clone())
                     };
-                    fields.push(FieldChange { path: path.clone(), before: Some(shown), after: None });
+                    fields.push(FieldChange {
+                        path: path.clone(),
+                        before: Some(shown),
+                        after: None,
+                    });
                     patch.remove.push(path);
                 }
             }
         }
     }
-    let missing: Vec<String> = dp.tags.iter().filter(|t| !pol.tags.contains(t)).cloned().collect();
+    // Keys of shared maps that portalctl wrote before and the manifest no longer has.
+    for path in last_seen
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.keys())
+    {
+        let shared = path.starts_with("meta_data.");
+        if shared && !dp.owned.contains_key(path) {
+            if let Some(v) = get_path(actual, path) {
+                fields.push(FieldChange {
+                    path: path.clone(),
+                    before: Some(normalize(v.clone())),
+                    after: None,
+                });
+                patch.remove.push(path.clone());
+            }
+        }
+    }
+    let missing: Vec<String> = dp
+        .tags
+        .iter()
+        .filter(|t| !pol.tags.contains(t))
+        .cloned()
+        .collect();
     if !missing.is_empty() {
         let mut after = pol.tags.clone();
         after.extend(missing.iter().cloned());
-        fields.push(FieldChange { path: "tags".into(), before: Some(json!(pol.tags)), after: Some(json!(after)) });
+        fields.push(FieldChange {
+            path: "tags".into(),
+            before: Some(json!(pol.tags)),
+            after: Some(json!(after)),
+        });
         patch.add_tags = missing;
     }
     (patch, fields)
@@ -457,11 +631,27 @@ fn policy_patch(dp: &DesiredPolicy, actual: &Value, pol: &Policy) -> (PolicyPatc
 fn created_fields(body: &Value) -> Vec<FieldChange> {
     let mut out = Vec::new();
     if let Some(obj) = body.as_object() {
-        for key in ["id", "name", "partitions", "rate", "per", "quota_max", "quota_renewal_rate", "key_expires_in", "access_rights", "meta_data", "tags"] {
+        for key in [
+            "id",
+            "name",
+            "partitions",
+            "rate",
+            "per",
+            "quota_max",
+            "quota_renewal_rate",
+            "key_expires_in",
+            "access_rights",
+            "meta_data",
+            "tags",
+        ] {
             if let Some(v) = obj.get(key) {
                 let empty = v.as_object().is_some_and(Map::is_empty);
                 if !empty {
-                    out.push(FieldChange { path: key.into(), before: None, after: Some(v.clone()) });
+                    out.push(FieldChange {
+                        path: key.into(),
+                        before: None,
+                        after: Some(v.clone()),
+                    });
                 }
             }
         }
@@ -479,12 +669,20 @@ fn object_fields(before: Option<&Value>, after: &Value) -> Vec<FieldChange> {
         let old = b.get(k);
         let absent = |x: Option<&Value>| x.is_none_or(is_blank);
         if old != Some(v) && !(absent(old) && is_blank(v)) {
-            out.push(FieldChange { path: k.clone(), before: old.cloned(), after: Some(v.clone()) });
+            out.push(FieldChange {
+                path: k.clone(),
+                before: old.cloned(),
+                after: Some(v.clone()),
+            });
         }
     }
     for (k, v) in b {
         if !a.contains_key(k) && !is_blank(v) {
-            out.push(FieldChange { path: k.clone(), before: Some(v.clone()), after: None });
+            out.push(FieldChange {
+                path: k.clone(),
+                before: Some(v.clone()),
+                after: None,
+            });
         }
     }
     out
@@ -515,7 +713,10 @@ pub fn fingerprint(actual: &Actual, instance: &str, watch: &Watch) -> String {
         h.update(obj.doc.to_string());
     }
     for ((kind, name), r) in &actual.db.policy_refs {
-        h.update(format!("r\0{kind}\0{name}\0{}\0{}\0{}\0{:?}\0", r.provider, r.policy_id, r.policy_mid, r.origin));
+        h.update(format!(
+            "r\0{kind}\0{name}\0{}\0{}\0{}\0{:?}\0",
+            r.provider, r.policy_id, r.policy_mid, r.origin
+        ));
     }
     for c in &actual.db.credentials {
         h.update(format!("c\0{}\0{}\0{}\0", c.id, c.plan, c.key_hash));
@@ -525,7 +726,12 @@ pub fn fingerprint(actual: &Actual, instance: &str, watch: &Watch) -> String {
         let watched = watch.get(provider).unwrap_or(&empty);
         let mut relevant: Vec<String> = policies
             .iter()
-            .filter(|p| p.tags.iter().any(|t| *t == owner) || watched.contains(&p.id) || watched.contains(&p.mid) || watched.contains(&p.name))
+            .filter(|p| {
+                p.tags.contains(&owner)
+                    || watched.contains(&p.id)
+                    || watched.contains(&p.mid)
+                    || watched.contains(&p.name)
+            })
             .map(|p| normalize(serde_json::to_value(p).unwrap_or(Value::Null)).to_string())
             .collect();
         relevant.sort();

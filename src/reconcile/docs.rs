@@ -26,7 +26,8 @@ pub fn parse_policy_id(instance: &str, id: &str) -> Option<(Kind, String)> {
     if let Some(name) = rest.strip_prefix("product-") {
         Some((Kind::Product, name.to_owned()))
     } else {
-        rest.strip_prefix("plan-").map(|name| (Kind::Plan, name.to_owned()))
+        rest.strip_prefix("plan-")
+            .map(|name| (Kind::Plan, name.to_owned()))
     }
 }
 
@@ -47,7 +48,8 @@ pub struct DesiredPolicy {
     pub policy_name: String,
     /// Owned fields by dotted path, numbers normalised.
     pub owned: Map<String, Value>,
-    /// Top-level objects owned entirely: keys found there but not in `owned` are removed.
+    /// Top-level objects owned entirely: keys found there but not in `owned` are removed. Other
+    /// maps (`meta_data`) are shared: only keys portalctl wrote before (`last_seen`) are removed.
     pub owned_maps: Vec<&'static str>,
     /// Tags every owned policy carries: the provider's `policyTags` and the ownership tag.
     pub tags: Vec<String>,
@@ -98,7 +100,9 @@ pub fn desired_policies(desired: &Desired, instance: &str) -> Vec<DesiredPolicy>
 }
 
 fn tags_for(provider: Option<&Provider>, instance: &str) -> Vec<String> {
-    let mut tags: Vec<String> = provider.map(|p| p.spec.policy_tags.clone()).unwrap_or_default();
+    let mut tags: Vec<String> = provider
+        .map(|p| p.spec.policy_tags.clone())
+        .unwrap_or_default();
     let owner = owner_tag(instance);
     if !tags.contains(&owner) {
         tags.push(owner);
@@ -119,7 +123,10 @@ fn product_policy(desired: &Desired, p: &Product, instance: &str) -> Option<Desi
         return None; // documentation-only
     }
     let provider_name = p.spec.provider.as_ref()?.to_string();
-    let provider = desired.providers.values().find(|x| x.name.as_str() == provider_name);
+    let provider = desired
+        .providers
+        .values()
+        .find(|x| x.name.as_str() == provider_name);
     let mut owned = Map::new();
     for api in &p.spec.apis {
         let mut def = Map::new();
@@ -127,7 +134,13 @@ fn product_policy(desired: &Desired, p: &Product, instance: &str) -> Option<Desi
         if let Some(n) = &api.name {
             def.insert("api_name".into(), json!(n));
         }
-        def.insert("versions".into(), json!(api.versions.clone().unwrap_or_else(|| vec!["Default".into()])));
+        def.insert(
+            "versions".into(),
+            json!(api
+                .versions
+                .clone()
+                .unwrap_or_else(|| vec!["Default".into()])),
+        );
         let urls: Vec<Value> = api
             .allowed_urls
             .iter()
@@ -139,11 +152,27 @@ fn product_policy(desired: &Desired, p: &Product, instance: &str) -> Option<Desi
     }
     owned.insert("state".into(), json!("active"));
     if adopt.is_none() {
-        owned.insert("name".into(), json!(policy_name(&p.spec.display_name, p.spec.policy.as_ref())));
-        for (k, v) in [("acl", true), ("quota", false), ("rate_limit", false), ("complexity", false), ("per_api", false)] {
+        owned.insert(
+            "name".into(),
+            json!(policy_name(&p.spec.display_name, p.spec.policy.as_ref())),
+        );
+        for (k, v) in [
+            ("acl", true),
+            ("quota", false),
+            ("rate_limit", false),
+            ("complexity", false),
+            ("per_api", false),
+        ] {
             owned.insert(format!("partitions.{k}"), json!(v));
         }
-        for k in ["rate", "per", "quota_max", "quota_renewal_rate", "throttle_interval", "throttle_retry_limit"] {
+        for k in [
+            "rate",
+            "per",
+            "quota_max",
+            "quota_renewal_rate",
+            "throttle_interval",
+            "throttle_retry_limit",
+        ] {
             owned.insert(k.into(), json!(-1));
         }
         owned.insert("active".into(), json!(true));
@@ -152,7 +181,9 @@ fn product_policy(desired: &Desired, p: &Product, instance: &str) -> Option<Desi
         kind: Kind::Product,
         name: p.name.to_string(),
         provider: provider_name,
-        id: adopt.clone().unwrap_or_else(|| policy_id(instance, Kind::Product, p.name.as_str())),
+        id: adopt
+            .clone()
+            .unwrap_or_else(|| policy_id(instance, Kind::Product, p.name.as_str())),
         policy_name: policy_name(&p.spec.display_name, p.spec.policy.as_ref()),
         adopt,
         owned,
@@ -165,19 +196,32 @@ fn product_policy(desired: &Desired, p: &Product, instance: &str) -> Option<Desi
 fn plan_policy(desired: &Desired, p: &Plan, instance: &str) -> Option<DesiredPolicy> {
     let adopt = p.spec.policy.as_ref().and_then(|r| r.id.clone());
     let provider_name = p.spec.provider.to_string();
-    let provider = desired.providers.values().find(|x| x.name.as_str() == provider_name);
+    let provider = desired
+        .providers
+        .values()
+        .find(|x| x.name.as_str() == provider_name);
     let (rate, per) = limit_fields(&p.spec.rate_limit);
     let (quota_max, quota_per) = limit_fields(&p.spec.quota);
     let mut owned = Map::new();
-    owned.insert("partitions.quota".into(), json!(p.spec.quota != Limit::Unlimited));
-    owned.insert("partitions.rate_limit".into(), json!(p.spec.rate_limit != Limit::Unlimited));
+    owned.insert(
+        "partitions.quota".into(),
+        json!(p.spec.quota != Limit::Unlimited),
+    );
+    owned.insert(
+        "partitions.rate_limit".into(),
+        json!(p.spec.rate_limit != Limit::Unlimited),
+    );
     owned.insert("rate".into(), json!(rate));
     owned.insert("per".into(), json!(per));
     owned.insert("quota_max".into(), json!(quota_max));
     owned.insert("quota_renewal_rate".into(), json!(quota_per));
     owned.insert(
         "key_expires_in".into(),
-        json!(p.spec.key_expiry.unwrap_or(KeyExpiry::Never).as_tyk_seconds()),
+        json!(p
+            .spec
+            .key_expiry
+            .unwrap_or(KeyExpiry::Never)
+            .as_tyk_seconds()),
     );
     for (k, v) in &p.spec.credential_metadata {
         owned.insert(format!("meta_data.{k}"), json!(v));
@@ -185,20 +229,25 @@ fn plan_policy(desired: &Desired, p: &Plan, instance: &str) -> Option<DesiredPol
     owned.insert("state".into(), json!("active"));
     let mut owned_maps = vec![];
     if adopt.is_none() {
-        owned.insert("name".into(), json!(policy_name(&p.spec.display_name, p.spec.policy.as_ref())));
+        owned.insert(
+            "name".into(),
+            json!(policy_name(&p.spec.display_name, p.spec.policy.as_ref())),
+        );
         for k in ["acl", "complexity", "per_api"] {
             owned.insert(format!("partitions.{k}"), json!(false));
         }
         owned.insert("throttle_interval".into(), json!(-1));
         owned.insert("throttle_retry_limit".into(), json!(-1));
         owned.insert("active".into(), json!(true));
-        owned_maps = vec!["access_rights", "meta_data"];
+        owned_maps = vec!["access_rights"];
     }
     Some(DesiredPolicy {
         kind: Kind::Plan,
         name: p.name.to_string(),
         provider: provider_name,
-        id: adopt.clone().unwrap_or_else(|| policy_id(instance, Kind::Plan, p.name.as_str())),
+        id: adopt
+            .clone()
+            .unwrap_or_else(|| policy_id(instance, Kind::Plan, p.name.as_str())),
         policy_name: policy_name(&p.spec.display_name, p.spec.policy.as_ref()),
         adopt,
         owned,
@@ -209,7 +258,8 @@ fn plan_policy(desired: &Desired, p: &Plan, instance: &str) -> Option<DesiredPol
 }
 
 fn policy_name(display: &str, r: Option<&crate::manifest::kinds::PolicyRef>) -> String {
-    r.and_then(|r| r.name.clone()).unwrap_or_else(|| display.to_owned())
+    r.and_then(|r| r.name.clone())
+        .unwrap_or_else(|| display.to_owned())
 }
 
 /// Reads a dotted path from a policy's JSON.
@@ -229,7 +279,9 @@ pub fn set_path(v: &mut Value, path: &str, new: Value) {
             if !parent.is_object() {
                 *parent = Value::Object(Map::new());
             }
-            let Some(parent) = parent.as_object_mut() else { return };
+            let Some(parent) = parent.as_object_mut() else {
+                return;
+            };
             parent.entry(sub).or_insert(Value::Null)
         }
         None => obj.entry(path).or_insert(Value::Null),
@@ -278,9 +330,11 @@ pub fn normalize(v: Value) -> Value {
 /// the desired value has (an access definition's other fields are not ours).
 pub fn project(actual: &Value, like: &Value) -> Value {
     match (actual, like) {
-        (Value::Object(a), Value::Object(l)) => {
-            Value::Object(l.keys().filter_map(|k| a.get(k).map(|v| (k.clone(), normalize(v.clone())))).collect())
-        }
+        (Value::Object(a), Value::Object(l)) => Value::Object(
+            l.keys()
+                .filter_map(|k| a.get(k).map(|v| (k.clone(), normalize(v.clone()))))
+                .collect(),
+        ),
         (a, _) => normalize(a.clone()),
     }
 }
@@ -294,10 +348,20 @@ pub fn desired_docs(desired: &Desired) -> Vec<(Kind, String, Value, Option<Strin
         out.push((Kind::Provider, p.name.to_string(), Value::Object(doc), None));
     }
     for o in desired.organisations.values() {
-        out.push((Kind::Organisation, o.name.to_string(), Value::Object(to_object(&o.spec)), None));
+        out.push((
+            Kind::Organisation,
+            o.name.to_string(),
+            Value::Object(to_object(&o.spec)),
+            None,
+        ));
     }
     for t in desired.teams.values() {
-        out.push((Kind::Team, t.reference.to_string(), Value::Object(to_object(&t.spec)), None));
+        out.push((
+            Kind::Team,
+            t.reference.to_string(),
+            Value::Object(to_object(&t.spec)),
+            None,
+        ));
     }
     for p in desired.products.values() {
         let (doc, logo) = product_doc(p);
@@ -311,11 +375,19 @@ pub fn desired_docs(desired: &Desired) -> Vec<(Kind, String, Value, Option<Strin
                 doc.insert("policyId".into(), json!(id));
             }
         }
-        doc.insert("policyName".into(), json!(policy_name(&p.spec.display_name, p.spec.policy.as_ref())));
+        doc.insert(
+            "policyName".into(),
+            json!(policy_name(&p.spec.display_name, p.spec.policy.as_ref())),
+        );
         out.push((Kind::Plan, p.name.to_string(), Value::Object(doc), None));
     }
     for c in desired.catalogs.values() {
-        out.push((Kind::Catalog, c.name.to_string(), Value::Object(to_object(&c.spec)), None));
+        out.push((
+            Kind::Catalog,
+            c.name.to_string(),
+            Value::Object(to_object(&c.spec)),
+            None,
+        ));
     }
     out
 }
@@ -343,14 +415,24 @@ fn product_doc(p: &Product) -> (Value, Option<String>) {
         })
         .collect();
     doc.insert("apis".into(), Value::Array(apis));
-    let guides: Vec<Value> = p.guides.iter().map(|g| json!({"title": g.title, "markdown": g.markdown})).collect();
+    let guides: Vec<Value> = p
+        .guides
+        .iter()
+        .map(|g| json!({"title": g.title, "markdown": g.markdown}))
+        .collect();
     doc.insert("guides".into(), Value::Array(guides));
     let logo = p.logo.as_ref().map(|l| {
         use base64::Engine;
         let data = base64::engine::general_purpose::STANDARD.encode(&l.bytes);
-        (json!({"mime": l.mime, "sha256": hex::encode(Sha256::digest(&l.bytes))}), data)
+        (
+            json!({"mime": l.mime, "sha256": hex::encode(Sha256::digest(&l.bytes))}),
+            data,
+        )
     });
-    doc.insert("logo".into(), logo.as_ref().map(|(d, _)| d.clone()).unwrap_or(Value::Null));
+    doc.insert(
+        "logo".into(),
+        logo.as_ref().map(|(d, _)| d.clone()).unwrap_or(Value::Null),
+    );
     if let Some(r) = &s.policy {
         if let Some(id) = &r.id {
             doc.insert("policyId".into(), json!(id));
@@ -359,7 +441,11 @@ fn product_doc(p: &Product) -> (Value, Option<String>) {
     let has_policy = !s.apis.is_empty() || s.policy.as_ref().is_some_and(|r| r.id.is_some());
     doc.insert(
         "policyName".into(),
-        if has_policy { json!(policy_name(&s.display_name, s.policy.as_ref())) } else { Value::Null },
+        if has_policy {
+            json!(policy_name(&s.display_name, s.policy.as_ref()))
+        } else {
+            Value::Null
+        },
     );
     (Value::Object(doc), logo.map(|(_, data)| data))
 }
@@ -378,7 +464,11 @@ mod tests {
     #[test]
     fn set_path_merges_objects_and_keeps_foreign_fields() {
         let mut v = json!({"access_rights": {"a": {"api_id": "a", "restricted_types": [1]}}});
-        set_path(&mut v, "access_rights.a", json!({"api_id": "a", "versions": ["Default"]}));
+        set_path(
+            &mut v,
+            "access_rights.a",
+            json!({"api_id": "a", "versions": ["Default"]}),
+        );
         assert_eq!(v["access_rights"]["a"]["restricted_types"], json!([1]));
         assert_eq!(v["access_rights"]["a"]["versions"], json!(["Default"]));
         set_path(&mut v, "partitions.acl", json!(true));
@@ -398,7 +488,10 @@ mod tests {
     fn policy_ids_round_trip() {
         let id = policy_id("default", Kind::Plan, "free");
         assert_eq!(id, "portalctl-default-plan-free");
-        assert_eq!(parse_policy_id("default", &id), Some((Kind::Plan, "free".into())));
+        assert_eq!(
+            parse_policy_id("default", &id),
+            Some((Kind::Plan, "free".into()))
+        );
         assert_eq!(parse_policy_id("other", &id), None);
     }
 }

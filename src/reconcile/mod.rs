@@ -3,11 +3,11 @@
 //! One code path serves `plan`, `apply` and (later) the continuous loop: load the manifests,
 //! read the actual state, diff in pure code, then apply.
 
+pub mod apply;
 pub mod diff;
 pub mod docs;
 pub mod plan;
 pub mod render;
-pub mod apply;
 
 pub use diff::{diff, Actual, DiffOptions};
 pub use plan::{Action, Change, Plan, Target};
@@ -31,7 +31,7 @@ pub enum EngineError {
         /// Provider name.
         provider: String,
         /// Why.
-        source: TykError,
+        source: Box<TykError>,
     },
     /// A Dashboard could not be listed.
     #[error("cannot list the policies of provider {provider}: {source}")]
@@ -39,7 +39,7 @@ pub enum EngineError {
         /// Provider name.
         provider: String,
         /// Why.
-        source: TykError,
+        source: Box<TykError>,
     },
 }
 
@@ -58,45 +58,84 @@ pub struct Engine {
 
 impl Engine {
     /// Builds a client for each provider over an open store.
-    pub fn new(store: Store, instance: &str, providers: BTreeMap<String, ProviderSpec>) -> Result<Engine, EngineError> {
+    pub fn new(
+        store: Store,
+        instance: &str,
+        providers: BTreeMap<String, ProviderSpec>,
+    ) -> Result<Engine, EngineError> {
         let mut clients = BTreeMap::new();
         for (name, spec) in &providers {
             let provider = Provider {
-                name: Name::parse(name).unwrap_or_else(|_| Name::parse("provider").expect("valid literal name")),
+                name: Name::parse(name)
+                    .unwrap_or_else(|_| Name::parse("provider").expect("valid literal name")),
                 spec: spec.clone(),
-                source: Source { file: "<plan>".into(), line: 1 },
+                source: Source {
+                    file: "<plan>".into(),
+                    line: 1,
+                },
             };
             let client = ClientConfig::from_provider(&provider)
                 .and_then(DashboardClient::new)
-                .map_err(|source| EngineError::Client { provider: name.clone(), source })?;
+                .map_err(|source| EngineError::Client {
+                    provider: name.clone(),
+                    source: Box::new(source),
+                })?;
             clients.insert(name.clone(), client);
         }
-        Ok(Engine { store, clients, instance: instance.to_owned(), providers })
+        Ok(Engine {
+            store,
+            clients,
+            instance: instance.to_owned(),
+            providers,
+        })
     }
 
     /// The providers of a desired state, by name.
     pub fn providers_of(desired: &Desired) -> BTreeMap<String, ProviderSpec> {
-        desired.providers.iter().map(|(n, p)| (n.to_string(), p.spec.clone())).collect()
+        desired
+            .providers
+            .iter()
+            .map(|(n, p)| (n.to_string(), p.spec.clone()))
+            .collect()
     }
 
     /// One database snapshot and one policy listing per provider, providers in parallel.
     pub async fn read_actual(&self) -> Result<Actual, EngineError> {
-        let listings = futures::future::join_all(self.clients.iter().map(|(name, client)| async move {
-            (name.clone(), client.list_policies().await)
-        }));
+        let listings = futures::future::join_all(
+            self.clients
+                .iter()
+                .map(|(name, client)| async move { (name.clone(), client.list_policies().await) }),
+        );
         let (db, listings) = tokio::join!(self.store.snapshot(), listings);
-        let mut actual = Actual { db: db?, dashboards: BTreeMap::new() };
+        let mut actual = Actual {
+            db: db?,
+            dashboards: BTreeMap::new(),
+        };
         for (provider, result) in listings {
-            let policies = result.map_err(|source| EngineError::List { provider: provider.clone(), source })?;
+            let policies = result.map_err(|source| EngineError::List {
+                provider: provider.clone(),
+                source: Box::new(source),
+            })?;
             actual.dashboards.insert(provider, policies);
         }
         Ok(actual)
     }
 
     /// Reads the actual state and diffs the desired one against it.
-    pub async fn plan(&self, desired: &Desired, revoke_retired: bool) -> Result<(Plan, Actual), EngineError> {
+    pub async fn plan(
+        &self,
+        desired: &Desired,
+        revoke_retired: bool,
+    ) -> Result<(Plan, Actual), EngineError> {
         let actual = self.read_actual().await?;
-        let mut plan = diff(desired, &actual, &DiffOptions { instance: self.instance.clone(), revoke_retired });
+        let mut plan = diff(
+            desired,
+            &actual,
+            &DiffOptions {
+                instance: self.instance.clone(),
+                revoke_retired,
+            },
+        );
         plan.providers = self.providers.clone();
         Ok((plan, actual))
     }

@@ -118,7 +118,10 @@ pub struct PolicyPatch {
 impl PolicyPatch {
     /// True when the patch changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.remove.is_empty() && self.add_tags.is_empty() && self.remove_tags.is_empty()
+        self.set.is_empty()
+            && self.remove.is_empty()
+            && self.add_tags.is_empty()
+            && self.remove_tags.is_empty()
     }
 }
 
@@ -132,6 +135,8 @@ pub enum Op {
         provider: String,
         /// The complete policy body, with its deterministic `id`.
         policy: Value,
+        /// The owned fields by dotted path, recorded as the policy reference's `last_seen`.
+        owned: Value,
     },
     /// Read a policy, patch the fields portalctl owns, write it back.
     PatchPolicy {
@@ -270,7 +275,13 @@ pub struct Plan {
 
 impl Plan {
     /// Builds a plan, computing its summary.
-    pub fn new(instance: &str, fingerprint: String, changes: Vec<Change>, warnings: Vec<String>, errors: Vec<PlanIssue>) -> Plan {
+    pub fn new(
+        instance: &str,
+        fingerprint: String,
+        changes: Vec<Change>,
+        warnings: Vec<String>,
+        errors: Vec<PlanIssue>,
+    ) -> Plan {
         let summary = summarize(&changes);
         Plan {
             format_version: FORMAT_VERSION,
@@ -292,7 +303,9 @@ impl Plan {
 
     /// True when the plan deletes, retires or releases something.
     pub fn is_destructive(&self) -> bool {
-        self.changes.iter().any(|c| matches!(c.action, Action::Delete | Action::Retire | Action::Release))
+        self.changes
+            .iter()
+            .any(|c| matches!(c.action, Action::Delete | Action::Retire | Action::Release))
     }
 
     /// Keeps only the changes of the given `(kind, name)` targets.
@@ -300,7 +313,8 @@ impl Plan {
         if targets.is_empty() {
             return;
         }
-        self.changes.retain(|c| targets.iter().any(|(k, n)| *k == c.kind && *n == c.name));
+        self.changes
+            .retain(|c| targets.iter().any(|(k, n)| *k == c.kind && *n == c.name));
         self.summary = summarize(&self.changes);
     }
 }

@@ -29,13 +29,29 @@ pub fn text(plan: &Plan, color: bool) -> String {
                 last_kind = Some(c.kind);
             }
             let marker = c.action.marker();
-            let marker = if color { paint(c.action, marker) } else { marker.to_string() };
+            let marker = if color {
+                paint(c.action, marker)
+            } else {
+                marker.to_string()
+            };
             let _ = writeln!(out, "    {marker} {}{}", c.name, action_note(c));
             for f in &c.fields {
-                write_field(&mut out, c.action, &f.path, f.before.as_ref(), f.after.as_ref(), "        ");
+                write_field(
+                    &mut out,
+                    c.action,
+                    &f.path,
+                    f.before.as_ref(),
+                    f.after.as_ref(),
+                    "        ",
+                );
             }
             if let Some(i) = c.impact {
-                let _ = write!(out, "        impact: {} active credential{}", i.active_credentials, plural(i.active_credentials));
+                let _ = write!(
+                    out,
+                    "        impact: {} active credential{}",
+                    i.active_credentials,
+                    plural(i.active_credentials)
+                );
                 if i.revoked_credentials > 0 {
                     let _ = write!(out, ", {} to be revoked", i.revoked_credentials);
                 }
@@ -79,10 +95,22 @@ pub fn markdown(plan: &Plan) -> String {
                 };
                 let _ = writeln!(out, "{marker} {} {}{}", c.kind, c.name, action_note(c));
                 for f in &c.fields {
-                    write_field(&mut out, c.action, &f.path, f.before.as_ref(), f.after.as_ref(), "    ");
+                    write_field(
+                        &mut out,
+                        c.action,
+                        &f.path,
+                        f.before.as_ref(),
+                        f.after.as_ref(),
+                        "    ",
+                    );
                 }
                 if let Some(i) = c.impact {
-                    let _ = writeln!(out, "    impact: {} active credential{}", i.active_credentials, plural(i.active_credentials));
+                    let _ = writeln!(
+                        out,
+                        "    impact: {} active credential{}",
+                        i.active_credentials,
+                        plural(i.active_credentials)
+                    );
                 }
             }
             out.push_str("```\n\n</details>\n\n");
@@ -99,7 +127,8 @@ pub fn markdown(plan: &Plan) -> String {
 
 /// The JSON plan (the same document `plan --out` saves).
 pub fn json(plan: &Plan) -> String {
-    serde_json::to_string_pretty(plan).unwrap_or_else(|e| format!("{{\"errors\":[{{\"message\":\"cannot render plan: {e}\"}}]}}"))
+    serde_json::to_string_pretty(plan)
+        .unwrap_or_else(|e| format!("{{\"errors\":[{{\"message\":\"cannot render plan: {e}\"}}]}}"))
 }
 
 fn groups(plan: &Plan) -> Vec<(String, Vec<&Change>)> {
@@ -133,7 +162,9 @@ fn groups(plan: &Plan) -> Vec<(String, Vec<&Change>)> {
 fn action_note(c: &Change) -> &'static str {
     match (c.action, c.target) {
         (Action::Tag, _) => "  (adopt: add ownership tags)",
-        (Action::Retire, Target::Dashboard) => "  (retire: policy to draft, existing keys keep working)",
+        (Action::Retire, Target::Dashboard) => {
+            "  (retire: policy to draft, existing keys keep working)"
+        }
         (Action::Retire, Target::Database) => "  (retire: hidden from catalogs, no new requests)",
         (Action::Release, _) => "  (release: remove ownership tag, policy kept)",
         _ => "",
@@ -160,9 +191,18 @@ fn plural(n: u64) -> &'static str {
     }
 }
 
-fn write_field(out: &mut String, action: Action, path: &str, before: Option<&Value>, after: Option<&Value>, indent: &str) {
+fn write_field(
+    out: &mut String,
+    action: Action,
+    path: &str,
+    before: Option<&Value>,
+    after: Option<&Value>,
+    indent: &str,
+) {
     match (before, after) {
-        (Some(Value::String(b)), Some(Value::String(a))) if b.contains('\n') || a.contains('\n') => {
+        (Some(Value::String(b)), Some(Value::String(a)))
+            if b.contains('\n') || a.contains('\n') =>
+        {
             let _ = writeln!(out, "{indent}{path}:");
             let diff = TextDiff::from_lines(b.as_str(), a.as_str());
             for line in diff.unified_diff().context_radius(2).to_string().lines() {
@@ -199,5 +239,7 @@ fn show(v: &Value) -> String {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -71,7 +71,9 @@ impl Drop for LockGuard {
 
 /// A name for this process: `user@host (pid N)`.
 pub fn default_holder() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
         .ok()
@@ -84,7 +86,12 @@ pub fn default_holder() -> String {
 impl Store {
     /// Takes the apply lock for `holder`, waiting up to `wait` for another holder to finish.
     /// The lease lasts `lease` and is renewed every third of it until the guard is released.
-    pub async fn lock(&self, holder: &str, lease: Duration, wait: Duration) -> Result<LockGuard, StoreError> {
+    pub async fn lock(
+        &self,
+        holder: &str,
+        lease: Duration,
+        wait: Duration,
+    ) -> Result<LockGuard, StoreError> {
         let token = format!("{:032x}", rand::thread_rng().gen::<u128>());
         let lease_ms = lease.as_millis().max(1) as i64;
         let started = Instant::now();
@@ -149,12 +156,19 @@ impl Store {
                             return;
                         }
                         Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "cannot renew the apply lock; retrying"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot renew the apply lock; retrying")
+                        }
                     }
                 }
             })
         };
-        Ok(LockGuard { store: self.clone(), token, lost, heartbeat })
+        Ok(LockGuard {
+            store: self.clone(),
+            token,
+            lost,
+            heartbeat,
+        })
     }
 
     /// Who holds the apply lock now, if anyone (expired leases included).
@@ -163,14 +177,20 @@ impl Store {
     }
 
     async fn lock_holder_with_token(&self) -> Result<Option<(LockHolder, String)>, StoreError> {
-        let row = sqlx::query("SELECT holder, token, acquired_at, expires_at FROM apply_lock WHERE name = $1")
-            .bind(LOCK_NAME)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(query_err("reading the apply lock"))?;
+        let row = sqlx::query(
+            "SELECT holder, token, acquired_at, expires_at FROM apply_lock WHERE name = $1",
+        )
+        .bind(LOCK_NAME)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(query_err("reading the apply lock"))?;
         row.map(|r| {
             Ok((
-                LockHolder { holder: r.try_get(0)?, acquired_at: r.try_get(2)?, expires_at: r.try_get(3)? },
+                LockHolder {
+                    holder: r.try_get(0)?,
+                    acquired_at: r.try_get(2)?,
+                    expires_at: r.try_get(3)?,
+                },
                 r.try_get(1)?,
             ))
         })

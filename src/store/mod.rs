@@ -178,7 +178,11 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The active credentials that use a product or plan.
-    pub fn credentials_of<'a>(&'a self, kind: Kind, name: &'a str) -> impl Iterator<Item = &'a ActiveCredential> + 'a {
+    pub fn credentials_of<'a>(
+        &'a self,
+        kind: Kind,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a ActiveCredential> + 'a {
         self.credentials.iter().filter(move |c| match kind {
             Kind::Plan => c.plan == name,
             Kind::Product => c.products.iter().any(|p| p == name),
@@ -270,7 +274,10 @@ pub struct Store {
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// The URL with any password replaced by `***`, for messages.
@@ -312,7 +319,11 @@ impl Store {
             // file on first use and wait for other writers instead of failing at once.
             let mut u = format!("sqlite:{rest}");
             if !rest.contains(":memory:") && !rest.contains("mode=") {
-                u.push_str(if rest.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+                u.push_str(if rest.contains('?') {
+                    "&mode=rwc"
+                } else {
+                    "?mode=rwc"
+                });
             }
             (Backend::Sqlite, u)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -322,8 +333,12 @@ impl Store {
         };
         if backend == Backend::Sqlite {
             // Validate the options early so a typo is reported with the URL.
-            sqlx::sqlite::SqliteConnectOptions::from_str(&url)
-                .map_err(|source| StoreError::Connect { url: redacted.clone(), source })?;
+            sqlx::sqlite::SqliteConnectOptions::from_str(&url).map_err(|source| {
+                StoreError::Connect {
+                    url: redacted.clone(),
+                    source,
+                }
+            })?;
         }
         let mut options = AnyPoolOptions::new().max_connections(match backend {
             Backend::Sqlite => 1,
@@ -342,12 +357,22 @@ impl Store {
         let pool = options
             .connect(&url)
             .await
-            .map_err(|source| StoreError::Connect { url: redacted.clone(), source })?;
+            .map_err(|source| StoreError::Connect {
+                url: redacted.clone(),
+                source,
+            })?;
         migrator()
             .run(&pool)
             .await
-            .map_err(|source| StoreError::Migrate { url: redacted.clone(), source })?;
-        Ok(Store { pool, backend, url: redacted })
+            .map_err(|source| StoreError::Migrate {
+                url: redacted.clone(),
+                source,
+            })?;
+        Ok(Store {
+            pool,
+            backend,
+            url: redacted,
+        })
     }
 
     /// The engine behind this store.
@@ -367,18 +392,31 @@ impl Store {
 
     /// Reads every manifest object, policy reference and active credential in one transaction.
     pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(query_err("starting the snapshot"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_err("starting the snapshot"))?;
         let mut snap = Snapshot::default();
         let queries: [(Kind, &str); 6] = [
-            (Kind::Provider, "SELECT name, 'active' AS status, doc FROM providers"),
-            (Kind::Organisation, "SELECT name, 'active' AS status, doc FROM organisations"),
+            (
+                Kind::Provider,
+                "SELECT name, 'active' AS status, doc FROM providers",
+            ),
+            (
+                Kind::Organisation,
+                "SELECT name, 'active' AS status, doc FROM organisations",
+            ),
             (
                 Kind::Team,
                 "SELECT organisation || '/' || name AS name, 'active' AS status, doc FROM teams",
             ),
             (Kind::Product, "SELECT name, status, doc FROM products"),
             (Kind::Plan, "SELECT name, status, doc FROM plans"),
-            (Kind::Catalog, "SELECT name, 'active' AS status, doc FROM catalogs"),
+            (
+                Kind::Catalog,
+                "SELECT name, 'active' AS status, doc FROM catalogs",
+            ),
         ];
         for (kind, sql) in queries {
             let rows = sqlx::query(sql)
@@ -389,9 +427,16 @@ impl Store {
                 let name: String = row.try_get(0).map_err(query_err("reading a name"))?;
                 let status: String = row.try_get(1).map_err(query_err("reading a status"))?;
                 let doc: String = row.try_get(2).map_err(query_err("reading a document"))?;
-                let doc = serde_json::from_str(&doc)
-                    .map_err(|source| StoreError::Corrupt { kind, name: name.clone(), source })?;
-                let status = if status == "retired" { Status::Retired } else { Status::Active };
+                let doc = serde_json::from_str(&doc).map_err(|source| StoreError::Corrupt {
+                    kind,
+                    name: name.clone(),
+                    source,
+                })?;
+                let status = if status == "retired" {
+                    Status::Retired
+                } else {
+                    Status::Active
+                };
                 snap.objects.insert((kind, name), DbObject { doc, status });
             }
         }
@@ -421,7 +466,9 @@ impl Store {
                 key_hash: row.try_get(4).map_err(query_err("reading credentials"))?,
             });
         }
-        tx.commit().await.map_err(query_err("ending the snapshot"))?;
+        tx.commit()
+            .await
+            .map_err(query_err("ending the snapshot"))?;
         Ok(snap)
     }
 
@@ -430,15 +477,27 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(query_err("starting the apply transaction"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_err("starting the apply transaction"))?;
         let now = now_ms();
         let mut touched_orgs = BTreeSet::new();
         // Group upserts by kind so they can be written in batches.
-        let mut upserts: BTreeMap<Kind, Vec<(&str, &Value, Option<&str>)>> = BTreeMap::new();
+        let mut upserts: BTreeMap<Kind, Vec<UpsertRow<'_>>> = BTreeMap::new();
         for w in writes {
             match w {
-                DbWrite::Upsert { kind, name, doc, logo } => {
-                    upserts.entry(*kind).or_default().push((name, doc, logo.as_deref()));
+                DbWrite::Upsert {
+                    kind,
+                    name,
+                    doc,
+                    logo,
+                } => {
+                    upserts
+                        .entry(*kind)
+                        .or_default()
+                        .push((name, doc, logo.as_deref()));
                     match kind {
                         Kind::Organisation => {
                             touched_orgs.insert(name.clone());
@@ -449,10 +508,16 @@ impl Store {
                         _ => {}
                     }
                 }
-                DbWrite::Delete { kind: Kind::Organisation, name } => {
+                DbWrite::Delete {
+                    kind: Kind::Organisation,
+                    name,
+                } => {
                     touched_orgs.insert(name.clone());
                 }
-                DbWrite::Delete { kind: Kind::Team, name } => {
+                DbWrite::Delete {
+                    kind: Kind::Team,
+                    name,
+                } => {
                     touched_orgs.insert(team_org(name).to_owned());
                 }
                 _ => {}
@@ -523,13 +588,19 @@ impl Store {
         for org in &touched_orgs {
             rebuild_memberships(&mut tx, org).await?;
         }
-        tx.commit().await.map_err(query_err("committing the apply transaction"))?;
+        tx.commit()
+            .await
+            .map_err(query_err("committing the apply transaction"))?;
         Ok(())
     }
 
     /// Records a credential (used by the portal when a key is issued, and by tests).
     pub async fn insert_credential(&self, c: &NewCredential) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(query_err("recording a credential"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_err("recording a credential"))?;
         sqlx::query(
             "INSERT INTO credentials (id, app_id, provider, plan, products, key_hash, status, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)",
@@ -552,7 +623,9 @@ impl Store {
                 .await
                 .map_err(query_err("recording a credential"))?;
         }
-        tx.commit().await.map_err(query_err("recording a credential"))?;
+        tx.commit()
+            .await
+            .map_err(query_err("recording a credential"))?;
         Ok(())
     }
 
@@ -637,20 +710,37 @@ fn team_org(name: &str) -> &str {
 
 fn policy_ref_from_row(row: &AnyRow) -> Result<(Kind, String, PolicyRefRow), StoreError> {
     let get = |i: usize| -> Result<String, StoreError> {
-        row.try_get::<String, _>(i).map_err(query_err("reading policy references"))
+        row.try_get::<String, _>(i)
+            .map_err(query_err("reading policy references"))
     };
     let kind_s = get(0)?;
     let name = get(1)?;
     let kind = Kind::parse(&kind_s).unwrap_or(Kind::Product);
-    let origin = if get(5)? == "adopted" { Origin::Adopted } else { Origin::Created };
-    let last_seen = serde_json::from_str(&get(6)?)
-        .map_err(|source| StoreError::Corrupt { kind, name: name.clone(), source })?;
+    let origin = if get(5)? == "adopted" {
+        Origin::Adopted
+    } else {
+        Origin::Created
+    };
+    let last_seen = serde_json::from_str(&get(6)?).map_err(|source| StoreError::Corrupt {
+        kind,
+        name: name.clone(),
+        source,
+    })?;
     Ok((
         kind,
         name,
-        PolicyRefRow { provider: get(2)?, policy_id: get(3)?, policy_mid: get(4)?, origin, last_seen },
+        PolicyRefRow {
+            provider: get(2)?,
+            policy_id: get(3)?,
+            policy_mid: get(4)?,
+            origin,
+            last_seen,
+        },
     ))
 }
+
+/// (name, document, logo) of one row to upsert.
+type UpsertRow<'a> = (&'a str, &'a Value, Option<&'a str>);
 
 /// One bind value of a batched statement.
 enum Arg<'a> {
@@ -671,7 +761,7 @@ const BATCH: usize = 200;
 async fn upsert_batch(
     tx: &mut Transaction<'static, Any>,
     kind: Kind,
-    rows: &[(&str, &Value, Option<&str>)],
+    rows: &[UpsertRow<'_>],
     now: i64,
 ) -> Result<(), StoreError> {
     let (table, columns, conflict, update): (&str, &[&str], &str, &[&str]) = match kind {
@@ -683,16 +773,48 @@ async fn upsert_batch(
         ),
         Kind::Product => (
             "products",
-            &["name", "provider", "display_name", "featured", "status", "doc", "logo", "updated_at"],
+            &[
+                "name",
+                "provider",
+                "display_name",
+                "featured",
+                "status",
+                "doc",
+                "logo",
+                "updated_at",
+            ],
             "name",
             // An upsert of a product in the manifests makes it active again.
-            &["provider", "display_name", "featured", "status", "doc", "logo", "updated_at"],
+            &[
+                "provider",
+                "display_name",
+                "featured",
+                "status",
+                "doc",
+                "logo",
+                "updated_at",
+            ],
         ),
         Kind::Plan => (
             "plans",
-            &["name", "provider", "display_name", "auto_approve", "status", "doc", "updated_at"],
+            &[
+                "name",
+                "provider",
+                "display_name",
+                "auto_approve",
+                "status",
+                "doc",
+                "updated_at",
+            ],
             "name",
-            &["provider", "display_name", "auto_approve", "status", "doc", "updated_at"],
+            &[
+                "provider",
+                "display_name",
+                "auto_approve",
+                "status",
+                "doc",
+                "updated_at",
+            ],
         ),
         Kind::Catalog => (
             "catalogs",
@@ -739,14 +861,22 @@ async fn upsert_batch(
                     args.push(Arg::Text(name));
                     args.push(Arg::OptText(str_field(doc, "provider")));
                     args.push(Arg::Owned(display));
-                    args.push(Arg::Bool(doc.get("featured").and_then(Value::as_bool).unwrap_or(false)));
+                    args.push(Arg::Bool(
+                        doc.get("featured")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false),
+                    ));
                     args.push(Arg::Text("active"));
                 }
                 Kind::Plan => {
                     args.push(Arg::Text(name));
                     args.push(Arg::Owned(str_field(doc, "provider").unwrap_or_default()));
                     args.push(Arg::Owned(display));
-                    args.push(Arg::Bool(doc.get("autoApprove").and_then(Value::as_bool).unwrap_or(false)));
+                    args.push(Arg::Bool(
+                        doc.get("autoApprove")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false),
+                    ));
                     args.push(Arg::Text("active"));
                 }
                 Kind::Catalog => {
@@ -771,8 +901,14 @@ async fn upsert_batch(
             }
             args.push(Arg::Int(now));
         }
-        let set: Vec<String> = update.iter().map(|c| format!("{c} = excluded.{c}")).collect();
-        sql.push_str(&format!(" ON CONFLICT ({conflict}) DO UPDATE SET {}", set.join(", ")));
+        let set: Vec<String> = update
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        sql.push_str(&format!(
+            " ON CONFLICT ({conflict}) DO UPDATE SET {}",
+            set.join(", ")
+        ));
         let mut q = sqlx::query(&sql);
         for a in args {
             q = match a {
@@ -783,7 +919,9 @@ async fn upsert_batch(
                 Arg::Bool(b) => q.bind(b),
             };
         }
-        q.execute(&mut **tx).await.map_err(query_err("writing manifest objects"))?;
+        q.execute(&mut **tx)
+            .await
+            .map_err(query_err("writing manifest objects"))?;
         if kind == Kind::Catalog {
             for (name, doc, _) in chunk {
                 rewrite_catalog_links(tx, name, doc).await?;
@@ -808,10 +946,18 @@ async fn rewrite_catalog_links(
     let list = |key: &str| -> Vec<String> {
         doc.get(key)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     };
-    for (table, col, key) in [("catalog_products", "product", "products"), ("catalog_plans", "plan", "plans")] {
+    for (table, col, key) in [
+        ("catalog_products", "product", "products"),
+        ("catalog_plans", "plan", "plans"),
+    ] {
         for item in list(key) {
             sqlx::query(&format!(
                 "INSERT INTO {table} (catalog, {col}) VALUES ($1, $2) ON CONFLICT DO NOTHING"
@@ -847,28 +993,58 @@ async fn delete_object(
         Kind::Provider => vec![("DELETE FROM providers WHERE name = $1", vec![name.into()])],
         Kind::Product => vec![
             ("DELETE FROM products WHERE name = $1", vec![name.into()]),
-            ("DELETE FROM catalog_products WHERE product = $1", vec![name.into()]),
-            ("DELETE FROM policy_refs WHERE kind = 'Product' AND name = $1", vec![name.into()]),
+            (
+                "DELETE FROM catalog_products WHERE product = $1",
+                vec![name.into()],
+            ),
+            (
+                "DELETE FROM policy_refs WHERE kind = 'Product' AND name = $1",
+                vec![name.into()],
+            ),
         ],
         Kind::Plan => vec![
             ("DELETE FROM plans WHERE name = $1", vec![name.into()]),
-            ("DELETE FROM catalog_plans WHERE plan = $1", vec![name.into()]),
-            ("DELETE FROM policy_refs WHERE kind = 'Plan' AND name = $1", vec![name.into()]),
+            (
+                "DELETE FROM catalog_plans WHERE plan = $1",
+                vec![name.into()],
+            ),
+            (
+                "DELETE FROM policy_refs WHERE kind = 'Plan' AND name = $1",
+                vec![name.into()],
+            ),
         ],
         Kind::Catalog => vec![
             ("DELETE FROM catalogs WHERE name = $1", vec![name.into()]),
-            ("DELETE FROM catalog_products WHERE catalog = $1", vec![name.into()]),
-            ("DELETE FROM catalog_plans WHERE catalog = $1", vec![name.into()]),
-            ("DELETE FROM catalog_audiences WHERE catalog = $1", vec![name.into()]),
+            (
+                "DELETE FROM catalog_products WHERE catalog = $1",
+                vec![name.into()],
+            ),
+            (
+                "DELETE FROM catalog_plans WHERE catalog = $1",
+                vec![name.into()],
+            ),
+            (
+                "DELETE FROM catalog_audiences WHERE catalog = $1",
+                vec![name.into()],
+            ),
         ],
         Kind::Organisation => vec![
-            ("DELETE FROM organisations WHERE name = $1", vec![name.into()]),
-            ("DELETE FROM catalog_audiences WHERE organisation = $1", vec![name.into()]),
+            (
+                "DELETE FROM organisations WHERE name = $1",
+                vec![name.into()],
+            ),
+            (
+                "DELETE FROM catalog_audiences WHERE organisation = $1",
+                vec![name.into()],
+            ),
         ],
         Kind::Team => {
             let (org, team) = name.split_once('/').unwrap_or(("default", name));
             vec![
-                ("DELETE FROM teams WHERE organisation = $1 AND name = $2", vec![org.into(), team.into()]),
+                (
+                    "DELETE FROM teams WHERE organisation = $1 AND name = $2",
+                    vec![org.into(), team.into()],
+                ),
                 (
                     "DELETE FROM catalog_audiences WHERE organisation = $1 AND team = $2",
                     vec![org.into(), team.into()],
@@ -881,7 +1057,9 @@ async fn delete_object(
         for b in binds {
             q = q.bind(b);
         }
-        q.execute(&mut **tx).await.map_err(query_err("deleting an object"))?;
+        q.execute(&mut **tx)
+            .await
+            .map_err(query_err("deleting an object"))?;
     }
     Ok(())
 }
@@ -910,7 +1088,9 @@ async fn rebuild_memberships(
         .await
         .map_err(query_err("rebuilding memberships"))?
     {
-        let doc: String = row.try_get(0).map_err(query_err("rebuilding memberships"))?;
+        let doc: String = row
+            .try_get(0)
+            .map_err(query_err("rebuilding memberships"))?;
         for m in members(&doc) {
             rows.insert((m, crate::manifest::kinds::ALL_USERS.to_owned()));
         }

@@ -7,6 +7,7 @@ pub mod apply;
 pub mod diff;
 pub mod docs;
 pub mod plan;
+pub mod import;
 pub mod render;
 
 pub use diff::{diff, Actual, DiffOptions};

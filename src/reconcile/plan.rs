@@ -127,7 +127,7 @@ impl PolicyPatch {
 
 /// An operation `apply` performs. Operations are data, so a saved plan applies exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "camelCase")]
+#[serde(tag = "type", rename_all = "camelCase")]
 pub enum Op {
     /// Create a policy (found again by id first, so never twice).
     CreatePolicy {

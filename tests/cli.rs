@@ -9,46 +9,81 @@ use portalctl::tyk::Policy;
 use support::{Backend, World, B2B, SECRET};
 
 fn text(out: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 async fn exit_codes_follow_the_spec(backend: Backend) {
-    let Some(w) = World::new(backend).await else { return };
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
     w.write(B2B);
     let out = w.cli(&["plan", "-f", "manifests", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("Plan: 13 to create, 0 to update, 0 to tag, 0 to delete, 0 to retire."), "{}", text(&out));
+    assert!(
+        text(&out).contains("Plan: 13 to create, 0 to update, 0 to tag, 0 to delete, 0 to retire."),
+        "{}",
+        text(&out)
+    );
     let out = w.cli(&["apply", "-f", "manifests"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("Apply complete: 13 changes done."), "{}", text(&out));
+    assert!(
+        text(&out).contains("Apply complete: 13 changes done."),
+        "{}",
+        text(&out)
+    );
 
     w.sim.reset_counts();
     let out = w.cli(&["apply", "-f", "manifests"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("No changes"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("No changes"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(w.sim.counts().writes(), 0);
-    assert_eq!(w.sim.counts().get("GET /api/portal/policies"), 1, "one list call per provider");
+    assert_eq!(
+        w.sim.counts().get("GET /api/portal/policies"),
+        1,
+        "one list call per provider"
+    );
 
     let out = w.cli(&["plan", "-f", "manifests", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let plain = w.cli(&["plan", "-f", "manifests"]);
     assert_eq!(plain.status.code(), Some(0));
 
-    let plans = B2B[1].1.replace("quota: {requests: 1000, per: 30d}", "quota: {requests: 2000, per: 30d}");
+    let plans = B2B[1].1.replace(
+        "quota: {requests: 1000, per: 30d}",
+        "quota: {requests: 2000, per: 30d}",
+    );
     w.write(&[("plans.yaml", &plans)]);
     let out = w.cli(&["plan", "-f", "manifests", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("quota_max: 1000 -> 2000"), "{t}");
     // JSON output is printed whatever the exit code, and parses.
-    let out = w.cli(&["plan", "-f", "manifests", "--detailed-exitcode", "--output", "json"]);
+    let out = w.cli(&[
+        "plan",
+        "-f",
+        "manifests",
+        "--detailed-exitcode",
+        "--output",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON plan");
     assert_eq!(v["formatVersion"], 1);
     assert_eq!(v["summary"]["update"], 2);
 
     // Invalid manifests: exit 1, nothing read or written.
-    w.write(&[("broken.yaml", "apiVersion: portalctl/v1\nkind: Plan\nmetadata: {name: Bad_Name}\nspec: {}\n")]);
+    w.write(&[(
+        "broken.yaml",
+        "apiVersion: portalctl/v1\nkind: Plan\nmetadata: {name: Bad_Name}\nspec: {}\n",
+    )]);
     w.sim.reset_counts();
     let out = w.cli(&["plan", "-f", "manifests", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -56,7 +91,9 @@ async fn exit_codes_follow_the_spec(backend: Backend) {
 }
 
 async fn saved_plans_apply_exactly_and_refuse_when_stale(backend: Backend) {
-    let Some(w) = World::new(backend).await else { return };
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
     w.write(B2B);
     let out = w.cli(&["plan", "-f", "manifests", "--out", "plan.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -70,7 +107,12 @@ async fn saved_plans_apply_exactly_and_refuse_when_stale(backend: Backend) {
     // A plan made, then the Dashboard changes behind its back: stale.
     let out = w.cli(&["plan", "-f", "manifests", "--out", "plan2.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let mut free = w.sim.policies().into_iter().find(|p| p.id == "portalctl-default-plan-free").unwrap();
+    let mut free = w
+        .sim
+        .policies()
+        .into_iter()
+        .find(|p| p.id == "portalctl-default-plan-free")
+        .unwrap();
     free.rate = 99.0;
     w.sim.insert_policy(free);
     w.sim.reset_counts();
@@ -81,21 +123,38 @@ async fn saved_plans_apply_exactly_and_refuse_when_stale(backend: Backend) {
     // A foreign policy appearing does not make a plan stale.
     let out = w.cli(&["plan", "-f", "manifests", "--out", "plan3.json"]);
     assert_eq!(out.status.code(), Some(0));
-    w.sim.insert_policy(Policy { name: "Someone else's".into(), id: "foreign".into(), ..Policy::default() });
+    w.sim.insert_policy(Policy {
+        name: "Someone else's".into(),
+        id: "foreign".into(),
+        ..Policy::default()
+    });
     let out = w.cli(&["apply", "plan3.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(w.plan().await.is_empty());
 }
 
 async fn a_held_lock_stops_a_second_apply_until_released(backend: Backend) {
-    let Some(w) = World::new(backend).await else { return };
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
     w.write(B2B);
     let store = w.store().await;
-    let guard = store.lock("ci-runner-7 (pid 4242)", Duration::from_secs(30), Duration::ZERO).await.unwrap();
+    let guard = store
+        .lock(
+            "ci-runner-7 (pid 4242)",
+            Duration::from_secs(30),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
     w.sim.reset_counts();
     let out = w.cli(&["apply", "-f", "manifests"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("ci-runner-7 (pid 4242)"), "{}", text(&out));
+    assert!(
+        text(&out).contains("ci-runner-7 (pid 4242)"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(w.sim.counts().writes(), 0);
     // With --lock-timeout it waits for the holder to finish.
     let release = tokio::spawn(async move {
@@ -105,11 +164,18 @@ async fn a_held_lock_stops_a_second_apply_until_released(backend: Backend) {
     let out = w.cli(&["apply", "-f", "manifests", "--lock-timeout", "20s"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     release.await.unwrap();
-
 }
 
 async fn a_killed_apply_leaves_a_lock_that_expires(backend: Backend) {
-    let Some(w) = World::with_sim(backend, portalctl::tyk::sim::SimConfig { latency: Duration::from_millis(200), ..Default::default() }).await else {
+    let Some(w) = World::with_sim(
+        backend,
+        portalctl::tyk::sim::SimConfig {
+            latency: Duration::from_millis(200),
+            ..Default::default()
+        },
+    )
+    .await
+    else {
         return;
     };
     w.write(B2B);
@@ -132,14 +198,19 @@ async fn a_killed_apply_leaves_a_lock_that_expires(backend: Backend) {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(store.lock_holder().await.unwrap().is_some(), "the dead run's lock is still there");
+    assert!(
+        store.lock_holder().await.unwrap().is_some(),
+        "the dead run's lock is still there"
+    );
     let out = w.cli(&["apply", "-f", "manifests", "--lock-timeout", "30s"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(w.plan().await.is_empty());
 }
 
 async fn an_empty_manifest_set_is_refused(backend: Backend) {
-    let Some(w) = World::new(backend).await else { return };
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
     w.write(B2B);
     assert_eq!(w.cli(&["apply", "-f", "manifests"]).status.code(), Some(0));
     std::fs::create_dir_all(w.dir.path().join("empty")).unwrap();
@@ -151,12 +222,23 @@ async fn an_empty_manifest_set_is_refused(backend: Backend) {
 }
 
 async fn secrets_never_appear_in_output_or_logs(backend: Backend) {
-    let Some(w) = World::new(backend).await else { return };
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
     w.write(B2B);
     let mut all = String::new();
     for args in [
         &["plan", "-f", "manifests", "-vv"][..],
-        &["plan", "-f", "manifests", "--output", "json", "--log-format", "json", "-vv"],
+        &[
+            "plan",
+            "-f",
+            "manifests",
+            "--output",
+            "json",
+            "--log-format",
+            "json",
+            "-vv",
+        ],
         &["plan", "-f", "manifests", "--output", "markdown"],
         &["apply", "-f", "manifests", "-vv"],
         &["apply", "-f", "manifests", "--output", "json", "-vv"],
@@ -172,17 +254,33 @@ async fn secrets_never_appear_in_output_or_logs(backend: Backend) {
     assert!(t.contains("401") || t.contains("Not authorised"), "{t}");
     assert!(!t.contains("wrong-secret-Zq9"), "{t}");
     all.push_str(&t);
-    assert!(all.contains("portalctl-default-plan-free"), "the runs did produce output");
+    assert!(
+        all.contains("portalctl-default-plan-free"),
+        "the runs did produce output"
+    );
     assert!(!all.contains(SECRET), "secret leaked:\n{all}");
 }
 
 async fn import_writes_manifests_that_plan_only_tags(backend: Backend) {
-    let Some(w) = World::new(backend).await else { return };
-    let mut gold = Policy { name: "Gold Plan".into(), id: "gold-1".into(), rate: 50.0, per: 1.0, quota_max: 10000, quota_renewal_rate: 86400, key_expires_in: 3600, active: true, ..Policy::default() };
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
+    let mut gold = Policy {
+        name: "Gold Plan".into(),
+        id: "gold-1".into(),
+        rate: 50.0,
+        per: 1.0,
+        quota_max: 10000,
+        quota_renewal_rate: 86400,
+        key_expires_in: 3600,
+        active: true,
+        ..Policy::default()
+    };
     gold.partitions.rate_limit = true;
     gold.partitions.quota = true;
     gold.tags = vec!["team-apis".into()];
-    gold.meta_data.insert("tier".into(), serde_json::json!("gold"));
+    gold.meta_data
+        .insert("tier".into(), serde_json::json!("gold"));
     w.sim.insert_policy(gold);
     let mut orders: Policy = serde_json::from_value(serde_json::json!({
         "name": "Orders API", "id": "orders-1", "tags": ["team-apis", "other"], "active": true,
@@ -190,21 +288,42 @@ async fn import_writes_manifests_that_plan_only_tags(backend: Backend) {
         "access_rights": {"orders": {"api_id": "orders", "api_name": "Orders", "versions": ["Default"], "allowed_urls": [{"url": "/orders", "methods": ["GET"]}]}}
     }))
     .unwrap();
-    orders.extra.insert("graphql_enabled".into(), serde_json::json!(false));
+    orders
+        .extra
+        .insert("graphql_enabled".into(), serde_json::json!(false));
     w.sim.insert_policy(orders);
-    w.sim.insert_policy(Policy { name: "Untagged".into(), id: "untagged".into(), ..Policy::default() });
+    w.sim.insert_policy(Policy {
+        name: "Untagged".into(),
+        id: "untagged".into(),
+        ..Policy::default()
+    });
     w.write(&[]);
-    let out = w.cli(&["import", "-f", "manifests", "--provider", "tyk", "--out", "manifests/imported"]);
+    let out = w.cli(&[
+        "import",
+        "-f",
+        "manifests",
+        "--provider",
+        "tyk",
+        "--out",
+        "manifests/imported",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let m = w.manifests().join("imported");
     let plan_yaml = std::fs::read_to_string(m.join("plans/gold-plan.yaml")).unwrap();
-    assert!(plan_yaml.contains("id: gold-1") && plan_yaml.contains("per: 1d"), "{plan_yaml}");
+    assert!(
+        plan_yaml.contains("id: gold-1") && plan_yaml.contains("per: 1d"),
+        "{plan_yaml}"
+    );
     assert!(m.join("products/orders-api.yaml").exists());
     assert!(!m.join("products/untagged.yaml").exists() && !m.join("plans/untagged.yaml").exists());
     let out = w.cli(&["validate", "-f", "manifests"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let plan = w.plan().await;
-    let dash: Vec<_> = plan.changes.iter().filter(|c| c.target == portalctl::reconcile::Target::Dashboard).collect();
+    let dash: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.target == portalctl::reconcile::Target::Dashboard)
+        .collect();
     assert_eq!(dash.len(), 2, "{:#?}", plan.changes);
     for c in dash {
         assert_eq!(c.action, portalctl::reconcile::Action::Tag);
@@ -213,7 +332,15 @@ async fn import_writes_manifests_that_plan_only_tags(backend: Backend) {
     }
     // Importing again finds nothing new once applied.
     assert!(w.apply().await.1.is_success());
-    let out = w.cli(&["import", "-f", "manifests", "--provider", "tyk", "--out", "manifests/imported2"]);
+    let out = w.cli(&[
+        "import",
+        "-f",
+        "manifests",
+        "--provider",
+        "tyk",
+        "--out",
+        "manifests/imported2",
+    ]);
     assert!(text(&out).contains("Imported 0 policies"), "{}", text(&out));
 }
 

@@ -16,13 +16,21 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result<u8> {
         return Ok(1);
     };
     let desired = &loaded.desired;
-    if !desired.providers.keys().any(|n| n.as_str() == args.provider) {
+    if !desired
+        .providers
+        .keys()
+        .any(|n| n.as_str() == args.provider)
+    {
         let known: Vec<String> = desired.providers.keys().map(|n| n.to_string()).collect();
         anyhow::bail!(
             "no Provider named {:?} in {} (declared: {})",
             args.provider,
             args.manifests.display(),
-            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
         );
     }
     let store = Store::connect(&settings.database).await?;
@@ -35,18 +43,29 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result<u8> {
         .with_context(|| format!("cannot list the policies of provider {}", args.provider))?;
     // The schema line points from DIR/products/x.yaml at the repository's schemas/ when DIR sits
     // inside the repository; otherwise editors simply find no schema.
-    let result = import(desired, &args.provider, &policies, &settings.instance, "../../schemas/");
+    let result = import(
+        desired,
+        &args.provider,
+        &policies,
+        &settings.instance,
+        "../../schemas/",
+    );
     for m in &result.manifests {
         let path = args.out.join(m.folder).join(format!("{}.yaml", m.name));
         if path.exists() {
-            anyhow::bail!("{} already exists; import writes only new files, so nothing was written", path.display());
+            anyhow::bail!(
+                "{} already exists; import writes only new files, so nothing was written",
+                path.display()
+            );
         }
     }
     for m in &result.manifests {
         let dir = args.out.join(m.folder);
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         let path = dir.join(format!("{}.yaml", m.name));
-        super::common::write_atomically(&path, m.yaml.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+        super::common::write_atomically(&path, m.yaml.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
         println!("wrote {}", path.display());
     }
     for s in &result.skipped {

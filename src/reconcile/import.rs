@@ -11,7 +11,8 @@ use std::collections::BTreeSet;
 use super::docs::owner_tag;
 use crate::desired::Desired;
 use crate::manifest::kinds::{
-    AllowedUrl, Duration, KeyExpiry, Limit, Metadata, Name, PlanSpec, PolicyRef, ProductApi, ProductSpec,
+    AllowedUrl, Duration, KeyExpiry, Limit, Metadata, Name, PlanSpec, PolicyRef, ProductApi,
+    ProductSpec,
 };
 use crate::tyk::Policy;
 
@@ -36,9 +37,19 @@ pub struct ImportResult {
 }
 
 /// Builds manifests for the importable policies of `provider`.
-pub fn import(desired: &Desired, provider: &str, policies: &[Policy], instance: &str, schema_prefix: &str) -> ImportResult {
+pub fn import(
+    desired: &Desired,
+    provider: &str,
+    policies: &[Policy],
+    instance: &str,
+    schema_prefix: &str,
+) -> ImportResult {
     let mut out = ImportResult::default();
-    let Some(p) = desired.providers.values().find(|p| p.name.as_str() == provider) else {
+    let Some(p) = desired
+        .providers
+        .values()
+        .find(|p| p.name.as_str() == provider)
+    else {
         return out;
     };
     let owner = owner_tag(instance);
@@ -46,15 +57,33 @@ pub fn import(desired: &Desired, provider: &str, policies: &[Policy], instance: 
         .products
         .values()
         .filter_map(|x| x.spec.policy.as_ref()?.id.as_deref())
-        .chain(desired.plans.values().filter_map(|x| x.spec.policy.as_ref()?.id.as_deref()))
+        .chain(
+            desired
+                .plans
+                .values()
+                .filter_map(|x| x.spec.policy.as_ref()?.id.as_deref()),
+        )
         .collect();
-    let mut taken: BTreeSet<String> = desired.products.keys().chain(desired.plans.keys()).map(|n| n.to_string()).collect();
+    let mut taken: BTreeSet<String> = desired
+        .products
+        .keys()
+        .chain(desired.plans.keys())
+        .map(|n| n.to_string())
+        .collect();
     for pol in policies {
         let tagged = p.spec.policy_tags.iter().all(|t| pol.tags.contains(t));
-        if !tagged || pol.tags.contains(&owner) || adopted.contains(pol.id.as_str()) || adopted.contains(pol.mid.as_str()) {
+        if !tagged
+            || pol.tags.contains(&owner)
+            || adopted.contains(pol.id.as_str())
+            || adopted.contains(pol.mid.as_str())
+        {
             continue;
         }
-        let id = if pol.id.is_empty() { pol.mid.clone() } else { pol.id.clone() };
+        let id = if pol.id.is_empty() {
+            pol.mid.clone()
+        } else {
+            pol.id.clone()
+        };
         let parts = pol.partitions;
         let (folder, kind) = if parts.acl && !parts.quota && !parts.rate_limit {
             ("products", "Product")
@@ -68,12 +97,21 @@ pub fn import(desired: &Desired, provider: &str, policies: &[Policy], instance: 
             continue;
         };
         let name = unique_name(&slug(&pol.name, &id), &mut taken);
-        let Ok(metadata) = Name::parse(&name).map(|name| Metadata { name, annotations: Default::default() }) else {
-            out.skipped.push(format!("policy {:?} ({id}): no usable manifest name", pol.name));
+        let Ok(metadata) = Name::parse(&name).map(|name| Metadata {
+            name,
+            annotations: Default::default(),
+        }) else {
+            out.skipped.push(format!(
+                "policy {:?} ({id}): no usable manifest name",
+                pol.name
+            ));
             continue;
         };
         let provider_name = p.name.clone();
-        let policy = Some(PolicyRef { id: Some(id.clone()), name: None });
+        let policy = Some(PolicyRef {
+            id: Some(id.clone()),
+            name: None,
+        });
         let spec = if kind == "Product" {
             let apis = pol
                 .access_rights
@@ -81,9 +119,16 @@ pub fn import(desired: &Desired, provider: &str, policies: &[Policy], instance: 
                 .map(|a| ProductApi {
                     api_id: a.api_id.clone(),
                     name: (!a.api_name.is_empty()).then(|| a.api_name.clone()),
-                    versions: (a.versions != ["Default"] && !a.versions.is_empty()).then(|| a.versions.clone()),
+                    versions: (a.versions != ["Default"] && !a.versions.is_empty())
+                        .then(|| a.versions.clone()),
                     allowed_urls: (!a.allowed_urls.is_empty()).then(|| {
-                        a.allowed_urls.iter().map(|u| AllowedUrl { url: u.url.clone(), methods: u.methods.clone() }).collect()
+                        a.allowed_urls
+                            .iter()
+                            .map(|u| AllowedUrl {
+                                url: u.url.clone(),
+                                methods: u.methods.clone(),
+                            })
+                            .collect()
                     }),
                     openapi: None,
                 })
@@ -105,7 +150,9 @@ pub fn import(desired: &Desired, provider: &str, policies: &[Policy], instance: 
                 if on && n >= 0.0 && per > 0.0 {
                     Limit::Every {
                         requests: n as u64,
-                        per: Duration::from_std(std::time::Duration::from_millis((per * 1000.0).round() as u64)),
+                        per: Duration::from_std(std::time::Duration::from_millis(
+                            (per * 1000.0).round() as u64,
+                        )),
                     }
                 } else {
                     Limit::Unlimited
@@ -116,9 +163,15 @@ pub fn import(desired: &Desired, provider: &str, policies: &[Policy], instance: 
                 display_name: pol.name.clone(),
                 description: None,
                 rate_limit: limit(parts.rate_limit, pol.rate, pol.per),
-                quota: limit(parts.quota, pol.quota_max as f64, pol.quota_renewal_rate as f64),
+                quota: limit(
+                    parts.quota,
+                    pol.quota_max as f64,
+                    pol.quota_renewal_rate as f64,
+                ),
                 key_expiry: (pol.key_expires_in > 0).then(|| {
-                    KeyExpiry::After(Duration::from_std(std::time::Duration::from_secs(pol.key_expires_in as u64)))
+                    KeyExpiry::After(Duration::from_std(std::time::Duration::from_secs(
+                        pol.key_expires_in as u64,
+                    )))
                 }),
                 auto_approve: false,
                 access_request_frequency: None,

@@ -6,8 +6,8 @@
 pub mod apply;
 pub mod diff;
 pub mod docs;
-pub mod plan;
 pub mod import;
+pub mod plan;
 pub mod render;
 
 pub use diff::{diff, Actual, DiffOptions};

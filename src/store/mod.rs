@@ -361,13 +361,25 @@ impl Store {
                 url: redacted.clone(),
                 source,
             })?;
-        migrator()
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                url: redacted.clone(),
-                source,
-            })?;
+        // Two processes opening a new SQLite file at once can both decide to run a migration
+        // (SQLite has no migration lock); the loser fails with "already exists" and, on a second
+        // look, finds the migration applied.
+        let mut attempt = 0;
+        loop {
+            match migrator().run(&pool).await {
+                Ok(()) => break,
+                Err(_) if backend == Backend::Sqlite && attempt < 3 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                }
+                Err(source) => {
+                    return Err(StoreError::Migrate {
+                        url: redacted.clone(),
+                        source,
+                    })
+                }
+            }
+        }
         Ok(Store {
             pool,
             backend,

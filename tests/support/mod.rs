@@ -302,3 +302,75 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Manifests for `products` products and `plans` plans (one file each kind) and a catalog
+/// offering them all.
+pub fn many(products: usize, plans: usize, rate: u64) -> Vec<(String, String)> {
+    let mut p = String::new();
+    for i in 0..products {
+        p.push_str(&format!(
+            "---\napiVersion: portalctl/v1\nkind: Product\nmetadata: {{name: product-{i}}}\nspec:\n  provider: tyk\n  displayName: Product {i}\n  apis: [{{apiId: api-{i}}}]\n"
+        ));
+    }
+    let mut q = String::new();
+    for i in 0..plans {
+        q.push_str(&format!(
+            "---\napiVersion: portalctl/v1\nkind: Plan\nmetadata: {{name: plan-{i}}}\nspec:\n  provider: tyk\n  displayName: Plan {i}\n  rateLimit: {{requests: {rate}, per: 1s}}\n  quota: unlimited\n"
+        ));
+    }
+    let names = |prefix: &str, n: usize| {
+        (0..n)
+            .map(|i| format!("{prefix}-{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let c = format!(
+        "apiVersion: portalctl/v1\nkind: Catalog\nmetadata: {{name: everything}}\nspec:\n  displayName: Everything\n  visibility: public\n  products: [{}]\n  plans: [{}]\n",
+        names("product", products),
+        names("plan", plans)
+    );
+    vec![
+        ("products.yaml".into(), p),
+        ("plans.yaml".into(), q),
+        ("catalog.yaml".into(), c),
+    ]
+}
+
+impl World {
+    pub fn write_owned(&self, files: &[(String, String)]) {
+        let v: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        self.write(&v);
+    }
+
+    /// Asserts the simulator holds no two policies with one id or one name.
+    pub fn assert_no_duplicates(&self) {
+        let policies = self.sim.policies();
+        let mut ids = std::collections::BTreeSet::new();
+        let mut names = std::collections::BTreeSet::new();
+        for p in &policies {
+            assert!(ids.insert(p.id.clone()), "duplicate policy id {}", p.id);
+            assert!(
+                names.insert(p.name.clone()),
+                "duplicate policy name {}",
+                p.name
+            );
+        }
+    }
+
+    /// Starts `portalctl apply` in the background.
+    pub fn spawn_cli(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(env!("CARGO_BIN_EXE_portalctl"))
+            .args(args)
+            .env("PORTALCTL_DATABASE", &self.db_url)
+            .env("PORTALCTL_LOCK_LEASE", "1s")
+            .env("NO_COLOR", "1")
+            .current_dir(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("portalctl starts")
+    }
+}

@@ -76,12 +76,15 @@ fn run(dir: &Path, db: &str, args: &[&str]) -> (f64, f64, i32) {
         .arg(env!("CARGO_BIN_EXE_portalctl"))
         .args(args)
         .env("PORTALCTL_DATABASE", db)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()))
         .current_dir(dir)
         .output()
         .expect("run portalctl under /usr/bin/time");
     let secs = start.elapsed().as_secs_f64();
     let kb: f64 = std::fs::read_to_string(&rss_file).ok().and_then(|s| s.lines().last()?.trim().parse().ok()).unwrap_or(0.0);
+    if std::env::var("BENCH_LOG").is_ok() {
+        eprintln!("--- portalctl {args:?}\n{}", String::from_utf8_lossy(&out.stderr));
+    }
     if !out.status.success() {
         eprintln!("portalctl {args:?} exited {:?}:\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr));
     }

@@ -20,8 +20,10 @@ pub fn load_manifests(path: &Path, json: bool) -> anyhow::Result<Option<Loaded>>
             path.display()
         );
     }
+    let started = std::time::Instant::now();
     match manifest::load(path) {
         Ok(loaded) => {
+            tracing::debug!(elapsed = ?started.elapsed(), documents = loaded.documents, "loaded and validated the manifests");
             for w in &loaded.warnings {
                 eprintln!(
                     "{}:{}:{}: warning: {}",

@@ -107,7 +107,18 @@ impl Engine {
                 .iter()
                 .map(|(name, client)| async move { (name.clone(), client.list_policies().await) }),
         );
-        let (db, listings) = tokio::join!(self.store.snapshot(), listings);
+        let started = std::time::Instant::now();
+        let db = async {
+            let snapshot = self.store.snapshot().await;
+            tracing::debug!(elapsed = ?started.elapsed(), "read the database snapshot");
+            snapshot
+        };
+        let listings = async {
+            let listings = listings.await;
+            tracing::debug!(elapsed = ?started.elapsed(), "listed the Dashboards' policies");
+            listings
+        };
+        let (db, listings) = tokio::join!(db, listings);
         let mut actual = Actual {
             db: db?,
             dashboards: BTreeMap::new(),

@@ -77,12 +77,7 @@ fn main() {
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("read the simulator's URL");
-    let url = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .expect("a URL")
-        .to_owned();
+    let url = line.trim().rsplit(' ').next().expect("a URL").to_owned();
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -797,3 +797,44 @@ fn transport_detail(e: &reqwest::Error) -> String {
         format!("{kind}: {}", causes.join(": "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered_within_half_to_full() {
+        let p = RetryPolicy {
+            max_retries: 5,
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(1),
+        };
+        for (retry, full) in [
+            (0, 100),
+            (1, 200),
+            (2, 400),
+            (3, 800),
+            (4, 1000),
+            (30, 1000),
+        ] {
+            let d = p.backoff(retry);
+            let full = Duration::from_millis(full);
+            assert!(d <= full && d >= full / 2, "retry {retry}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_seconds_and_bounded() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("99999"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn non_json_error_bodies_are_shown_shortened() {
+        assert_eq!(dashboard_message(b""), "(empty body)");
+        assert_eq!(dashboard_message(b"{\"Message\":\"m\"}"), "m");
+        let long = "x".repeat(500);
+        assert_eq!(dashboard_message(long.as_bytes()).chars().count(), 201);
+    }
+}

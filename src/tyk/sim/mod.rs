@@ -78,8 +78,8 @@ pub enum SimError {
 }
 
 /// How the simulator starts. `Default` gives an empty Dashboard on the default org with secret
-/// `sim-secret`, pages of 10, no latency and no faults.
-#[derive(Debug, Clone)]
+/// `sim-secret`, pages of 10, no latency and no faults. `Debug` hides the secrets.
+#[derive(Clone)]
 pub struct SimConfig {
     /// The `authorization` value clients must send.
     pub secret: String,
@@ -100,6 +100,20 @@ pub struct SimConfig {
     pub seed: Option<Seed>,
     /// Loaded at start when it exists; written by `shutdown`/`save`.
     pub state_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("secret", &"[REDACTED]")
+            .field("org_id", &self.org_id)
+            .field("page_size", &self.page_size)
+            .field("latency", &self.latency)
+            .field("faults", &self.faults)
+            .field("quirks", &self.quirks)
+            .field("state_file", &self.state_file)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for SimConfig {

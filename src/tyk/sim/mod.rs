@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -77,8 +78,8 @@ pub enum SimError {
 }
 
 /// How the simulator starts. `Default` gives an empty Dashboard on the default org with secret
-/// `sim-secret`, pages of 10, no latency and no faults.
-#[derive(Debug, Clone)]
+/// `sim-secret`, pages of 10, no latency and no faults. `Debug` hides the secrets.
+#[derive(Clone)]
 pub struct SimConfig {
     /// The `authorization` value clients must send.
     pub secret: String,
@@ -99,6 +100,20 @@ pub struct SimConfig {
     pub seed: Option<Seed>,
     /// Loaded at start when it exists; written by `shutdown`/`save`.
     pub state_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("secret", &"[REDACTED]")
+            .field("org_id", &self.org_id)
+            .field("page_size", &self.page_size)
+            .field("latency", &self.latency)
+            .field("faults", &self.faults)
+            .field("quirks", &self.quirks)
+            .field("state_file", &self.state_file)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for SimConfig {
@@ -130,7 +145,8 @@ pub struct Faults {
     pub retry_after: Option<u64>,
     /// Fraction whose connection is closed without acting and without an answer.
     pub drop_before: f64,
-    /// Fraction that act (the write happens), then close the connection without an answer.
+    /// Fraction that act (the write happens), then close the connection without an answer;
+    /// a request the Dashboard refuses (4xx) is answered normally.
     pub drop_after_write: f64,
     /// Extra delay on every faultable request.
     pub delay_ms: u64,
@@ -278,6 +294,18 @@ pub(crate) struct Shared {
     latency: Mutex<Duration>,
     quirks: Mutex<Quirks>,
     counts: Mutex<BTreeMap<String, u64>>,
+    /// Dashboard requests being handled now, and the most ever seen at once.
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+}
+
+/// Counts a request as in flight until dropped.
+pub(crate) struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Locks a mutex, recovering from poisoning: a panicked handler must not take the simulator down.
@@ -288,6 +316,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub(crate) fn lock_store(&self) -> MutexGuard<'_, Store> {
         lock(&self.store)
+    }
+
+    pub(crate) fn enter(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(self)
     }
 
     pub(crate) fn count(&self, route: &str) {
@@ -435,6 +469,8 @@ pub async fn spawn_on(cfg: SimConfig, listener: TcpListener) -> Result<SimHandle
         latency: Mutex::new(cfg.latency),
         quirks: Mutex::new(cfg.quirks),
         counts: Mutex::new(BTreeMap::new()),
+        in_flight: AtomicUsize::new(0),
+        peak_in_flight: AtomicUsize::new(0),
     });
     let (stop, stop_rx) = watch::channel(false);
     let app = routes::router(shared.clone());
@@ -558,9 +594,15 @@ impl SimHandle {
         self.shared.counts()
     }
 
-    /// Forgets the counts.
+    /// Forgets the counts (and the in-flight peak).
     pub fn reset_counts(&self) {
         self.shared.reset_counts();
+        self.shared.peak_in_flight.store(0, Ordering::SeqCst);
+    }
+
+    /// The most Dashboard requests ever handled at once (since the last `reset_counts`).
+    pub fn peak_in_flight(&self) -> usize {
+        self.shared.peak_in_flight.load(Ordering::SeqCst)
     }
 
     /// Replaces the faults (and reseeds their RNG).

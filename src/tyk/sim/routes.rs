@@ -92,6 +92,7 @@ async fn dashboard_gate(State(sim): State<Arc<Shared>>, req: Request, next: Next
         .map(|m| m.as_str().trim_end_matches('/').to_owned())
         .unwrap_or_else(|| req.uri().path().to_owned());
     sim.count(&format!("{method} {route}"));
+    let _in_flight = sim.enter();
     let is_write = method != Method::GET && method != Method::HEAD;
     let latency = sim.latency();
     let (fault, delay) = sim.decide_fault(is_write);
@@ -140,7 +141,8 @@ async fn dashboard_gate(State(sim): State<Arc<Shared>>, req: Request, next: Next
         return reply(401, Envelope::error("Not authorised"));
     }
     let mut resp = next.run(req).await;
-    if fault == Fault::DropAfterWrite {
+    // Only a request that acted is cut off: a refusal (404, 400) has no write to lose.
+    if fault == Fault::DropAfterWrite && resp.status().is_success() {
         resp.extensions_mut().insert(DropConnection);
     }
     resp

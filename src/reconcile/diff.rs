@@ -89,7 +89,9 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
     let mut claimed: BTreeSet<(String, String)> = BTreeSet::new(); // (provider, _id)
     let mut watch: Watch = Watch::new(); // ids and names the plan depends on, for the fingerprint
 
+    let t0 = std::time::Instant::now();
     let dps = desired_policies(desired, &opts.instance);
+    tracing::debug!(elapsed = ?t0.elapsed(), "diff: listings and desired policies");
     for dp in &dps {
         let w = watch.entry(dp.provider.clone()).or_default();
         w.insert(dp.id.clone());
@@ -204,8 +206,10 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
         }
     }
 
+    tracing::debug!(elapsed = ?t0.elapsed(), "diff: policies compared");
     // Desired database objects.
     let docs = desired_docs(desired);
+    tracing::debug!(elapsed = ?t0.elapsed(), "diff: desired docs");
     let desired_keys: BTreeSet<(Kind, String)> =
         docs.iter().map(|(k, n, _, _)| (*k, n.clone())).collect();
     for (kind, name, doc, logo) in docs {
@@ -485,7 +489,9 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
     changes.extend(db_removals);
     changes.extend(removal_dash);
 
+    tracing::debug!(elapsed = ?t0.elapsed(), "diff: all compared");
     let fingerprint = fingerprint(actual, &opts.instance, &watch);
+    tracing::debug!(elapsed = ?t0.elapsed(), "diff: fingerprint");
     let mut plan = Plan::new(&opts.instance, fingerprint, changes, warnings, errors);
     plan.watch = watch;
     plan

@@ -61,6 +61,11 @@ pub fn load_with_warnings(path: &Path) -> (Result<Loaded, Diagnostics>, Vec<Diag
         documents += load_file(file, &mut docs, &mut errors);
     }
     let desired = rules::resolve_all(docs, &mut errors, &mut warnings);
+    // Per-document and cross-document findings are found in two passes; print them in the order
+    // of the files instead.
+    let order = |d: &Diagnostic| (d.file.clone(), d.line, d.column);
+    errors.sort_by_key(order);
+    warnings.sort_by_key(order);
     if errors.is_empty() {
         let loaded = Loaded {
             desired,

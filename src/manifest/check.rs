@@ -602,6 +602,36 @@ fn describe_alternatives(
         return;
     }
     let field = field_path(pointer);
+    // A string enum with documented variants is a `oneOf` of constants: list them.
+    let constants: Vec<String> = context
+        .iter()
+        .flatten()
+        .filter_map(|x| match &x.kind {
+            ValidationErrorKind::Constant { expected_value }
+                if x.instance_path.as_str() == pointer =>
+            {
+                Some(scalar_json(expected_value))
+            }
+            _ => None,
+        })
+        .collect();
+    if !constants.is_empty() && constants.len() == context.len() {
+        let got = scalar_json(&e.instance);
+        let hint = did_you_mean(&got, constants.iter().map(String::as_str))
+            .map(|s| format!("did you mean `{s}`?"));
+        let listed: Vec<String> = constants.iter().map(|c| format!("`{c}`")).collect();
+        out.push(
+            loc.value(
+                pointer,
+                format!(
+                    "`{field}` must be one of {}, not `{got}`",
+                    listed.join(", ")
+                ),
+            )
+            .with_hint_opt(hint),
+        );
+        return;
+    }
     // A definition's description (`Limit`, `SecretRef`) says what the alternatives are; a
     // field's description (an optional field's `anyOf`) says what the field means, not its form.
     let parent = parent_location(e.schema_path.as_str());
@@ -611,7 +641,7 @@ fn describe_alternatives(
         .flatten()
         .and_then(|n| n.get("description"))
         .and_then(Value::as_str)
-        .map(str::to_owned);
+        .map(|d| d.trim_end_matches('.').to_owned());
     if candidates.is_empty() {
         let mut types: Vec<&str> = Vec::new();
         for x in context.iter().flatten().filter(|x| wrong_type(x)) {

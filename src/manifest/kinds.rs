@@ -79,6 +79,8 @@ pub enum ProviderType {
 /// Where a secret comes from. Secrets never appear in manifests themselves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+// The description is what validation messages say a secret must look like.
+#[schemars(description = "`{fromEnv: NAME}` or `{fromFile: PATH}`")]
 pub enum SecretRef {
     /// The name of an environment variable holding the secret.
     FromEnv(String),

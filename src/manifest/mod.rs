@@ -1,220 +1,230 @@
 //! Manifests as users write them: the kinds, loading from files, and validation with
-//! `FILE:LINE:COLUMN` diagnostics. No network, no database.
+//! `FILE:LINE:COLUMN` diagnostics (SPEC §1). No network, no database.
 //!
-//! PROVISIONAL loader (replaced by the manifest branch at merge): no positions, few checks.
+//! The pipeline: [`load`] walks the files (this module), each document is checked on its own
+//! against its kind's JSON Schema (`check`), then the rules across documents and the files they
+//! name are checked and the [`Desired`] state is built (`rules`). Errors are collected, never
+//! returned early: one broken file does not hide the mistakes of another.
 
+mod check;
+pub mod diagnostic;
 pub mod kinds;
+pub mod positions;
+mod rules;
+pub mod schema;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::desired::{Catalog, Desired, Organisation, Plan, Product, Provider, Source, Team};
-use kinds::*;
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 
-/// Severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
-    /// Error.
-    Error,
-    /// Warning.
-    Warning,
-}
+use crate::desired::Desired;
+use check::{Checked, FileCtx};
+use positions::{DocPositions, Pos};
 
-/// A located message.
-#[derive(Debug, Clone)]
-pub struct Diagnostic {
-    /// File.
-    pub file: PathBuf,
-    /// Line.
-    pub line: u32,
-    /// Column.
-    pub column: u32,
-    /// Message.
-    pub message: String,
-    /// Hint.
-    pub hint: Option<String>,
-    /// Severity.
-    pub severity: Severity,
-}
-
-/// All errors.
-#[derive(Debug, Clone)]
-pub struct Diagnostics(pub Vec<Diagnostic>);
-
-impl std::fmt::Display for Diagnostics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for d in &self.0 {
-            writeln!(
-                f,
-                "{}:{}:{}: error: {}",
-                d.file.display(),
-                d.line,
-                d.column,
-                d.message
-            )?;
-        }
-        Ok(())
-    }
-}
-impl std::error::Error for Diagnostics {}
-
-/// Loaded manifests.
+/// A manifest set that passed validation.
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    /// Desired.
+    /// The validated, resolved desired state.
     pub desired: Desired,
-    /// Warnings.
+    /// Findings that do not make the manifests invalid.
     pub warnings: Vec<Diagnostic>,
-    /// Documents.
+    /// Number of portalctl documents (other YAML documents are not counted).
     pub documents: usize,
+    /// Number of YAML files read (including ones holding no manifest, such as OpenAPI files).
+    pub files: usize,
 }
 
-#[derive(Deserialize)]
-struct Doc {
-    kind: String,
-    metadata: Metadata,
-    spec: serde_yaml::Value,
-}
+/// Directories deeper than this are not walked: it stops symlink loops.
+const MAX_DEPTH: usize = 64;
 
-fn files(path: &Path, out: &mut Vec<PathBuf>) {
-    if path.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(path)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        entries.sort();
-        for e in entries {
-            files(&e, out);
-        }
-    } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-        out.push(path.to_owned());
-    }
-}
-
-/// Loads manifests.
+/// Loads and validates the manifests at `path`, a file or a directory walked recursively for
+/// `*.yaml` and `*.yml` in sorted order. Returns every error found, in file order.
 pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
-    let err = |file: &Path, message: String| {
-        Diagnostics(vec![Diagnostic {
-            file: file.to_owned(),
-            line: 1,
-            column: 1,
-            message,
-            hint: None,
-            severity: Severity::Error,
-        }])
+    load_with_warnings(path).0
+}
+
+/// Loads like [`load`], and also returns the warnings when there are errors (for `validate`,
+/// which prints both).
+pub fn load_with_warnings(path: &Path) -> (Result<Loaded, Diagnostics>, Vec<Diagnostic>) {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let files = match list_files(path) {
+        Ok(files) => files,
+        Err(d) => return (Err(Diagnostics(vec![d])), warnings),
     };
-    let mut list = vec![];
-    files(path, &mut list);
-    let mut d = Desired::default();
+    let mut docs = Vec::new();
     let mut documents = 0;
-    for f in list {
-        let text = std::fs::read_to_string(&f).map_err(|e| err(&f, e.to_string()))?;
-        let dir = f.parent().unwrap_or(Path::new(".")).to_owned();
-        for de in serde_yaml::Deserializer::from_str(&text) {
-            let v = serde_yaml::Value::deserialize(de).map_err(|e| err(&f, e.to_string()))?;
-            if v.get("kind").is_none() {
-                continue;
-            }
-            documents += 1;
-            let doc: Doc = serde_yaml::from_value(v).map_err(|e| err(&f, e.to_string()))?;
-            let source = Source {
-                file: f.clone(),
-                line: 1,
-            };
-            let name = doc.metadata.name.clone();
-            match doc.kind.as_str() {
-                "Provider" => {
-                    let mut spec: ProviderSpec = serde_json::from_value(
-                        serde_json::to_value(&doc.spec).map_err(|e| err(&f, e.to_string()))?,
-                    )
-                    .map_err(|e| err(&f, e.to_string()))?;
-                    if let SecretRef::FromFile(p) = &spec.secret {
-                        spec.secret = SecretRef::FromFile(dir.join(p));
-                    }
-                    d.providers
-                        .insert(name.clone(), Provider { name, spec, source });
+    for file in &files {
+        documents += load_file(file, &mut docs, &mut errors);
+    }
+    let desired = rules::resolve_all(docs, &mut errors, &mut warnings);
+    // Per-document and cross-document findings are found in two passes; print them in the order
+    // of the files instead.
+    let order = |d: &Diagnostic| (d.file.clone(), d.line, d.column);
+    errors.sort_by_key(order);
+    warnings.sort_by_key(order);
+    if errors.is_empty() {
+        let loaded = Loaded {
+            desired,
+            warnings: warnings.clone(),
+            documents,
+            files: files.len(),
+        };
+        (Ok(loaded), warnings)
+    } else {
+        (Err(Diagnostics(errors)), warnings)
+    }
+}
+
+/// Words for an IO error, lowercase like every other message.
+fn io_words(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// The manifest files under `path`, in the order they are checked.
+fn list_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Diagnostic::error(
+            path,
+            1,
+            1,
+            format!("cannot read `{}`: {}", path.display(), io_words(&e)),
+        )
+    })?;
+    if !meta.is_dir() {
+        // A file named explicitly is read whatever its extension.
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    walk(path, 0, &mut out)?;
+    Ok(out)
+}
+
+fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), Diagnostic> {
+    let cannot = |e: std::io::Error| {
+        Diagnostic::error(
+            dir,
+            1,
+            1,
+            format!(
+                "cannot read directory `{}`: {}",
+                dir.display(),
+                io_words(&e)
+            ),
+        )
+    };
+    if depth > MAX_DEPTH {
+        return Err(Diagnostic::error(
+            dir,
+            1,
+            1,
+            format!("directories nested more than {MAX_DEPTH} deep (a symlink loop?)"),
+        ));
+    }
+    let mut entries: Vec<(std::ffi::OsString, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(cannot)?
+        .filter_map(Result::ok)
+        .map(|e| (e.file_name(), e.path()))
+        // Hidden entries (`.git`, editor folders) are never manifests.
+        .filter(|(name, _)| !name.to_string_lossy().starts_with('.'))
+        .collect();
+    entries.sort();
+    for (_, p) in entries {
+        // Symlinks are followed, so a linked folder of manifests works.
+        let Ok(meta) = std::fs::metadata(&p) else {
+            continue;
+        };
+        if meta.is_dir() {
+            walk(&p, depth + 1, out)?;
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Reads one file, checks its documents, and returns how many were portalctl manifests.
+fn load_file(path: &Path, docs: &mut Vec<check::Doc>, errors: &mut Vec<Diagnostic>) -> usize {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            errors.push(Diagnostic::error(
+                path,
+                1,
+                1,
+                format!("cannot read file: {}", io_words(&e)),
+            ));
+            return 0;
+        }
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        errors.push(Diagnostic::error(
+            path,
+            1,
+            1,
+            "file is not UTF-8 text".into(),
+        ));
+        return 0;
+    };
+    // Both parsers must see the same characters for columns to agree.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let file = FileCtx {
+        path: Arc::from(path),
+        dir: Arc::from(path.parent().unwrap_or(Path::new(""))),
+    };
+    let mut positions = positions::index(text).into_iter();
+    let mut count = 0;
+    for document in serde_yaml::Deserializer::from_str(text) {
+        let pos = positions
+            .next()
+            .unwrap_or_else(|| DocPositions::unknown(Pos::START));
+        match serde_yaml::Value::deserialize(document) {
+            Ok(value) => match check::check(&file, value, pos, errors) {
+                Checked::Skipped => {}
+                Checked::Invalid => count += 1,
+                Checked::Valid(doc) => {
+                    count += 1;
+                    docs.push(*doc);
                 }
-                "Product" => {
-                    let spec: ProductSpec = serde_json::from_value(
-                        serde_json::to_value(&doc.spec).map_err(|e| err(&f, e.to_string()))?,
-                    )
-                    .map_err(|e| err(&f, e.to_string()))?;
-                    let content = spec
-                        .content
-                        .as_ref()
-                        .and_then(|c| std::fs::read_to_string(dir.join(c)).ok());
-                    let mut openapi = std::collections::BTreeMap::new();
-                    for a in &spec.apis {
-                        if let Some(o) = &a.openapi {
-                            if let Ok(t) = std::fs::read_to_string(dir.join(o)) {
-                                openapi.insert(a.api_id.clone(), t);
-                            }
-                        }
-                    }
-                    d.products.insert(
-                        name.clone(),
-                        Product {
-                            name,
-                            spec,
-                            source,
-                            content,
-                            guides: vec![],
-                            openapi,
-                            logo: None,
-                        },
-                    );
-                }
-                "Plan" => {
-                    let spec: PlanSpec = serde_json::from_value(
-                        serde_json::to_value(&doc.spec).map_err(|e| err(&f, e.to_string()))?,
-                    )
-                    .map_err(|e| err(&f, e.to_string()))?;
-                    d.plans.insert(name.clone(), Plan { name, spec, source });
-                }
-                "Catalog" => {
-                    let spec: CatalogSpec = serde_json::from_value(
-                        serde_json::to_value(&doc.spec).map_err(|e| err(&f, e.to_string()))?,
-                    )
-                    .map_err(|e| err(&f, e.to_string()))?;
-                    d.catalogs
-                        .insert(name.clone(), Catalog { name, spec, source });
-                }
-                "Organisation" => {
-                    let spec: OrganisationSpec = serde_json::from_value(
-                        serde_json::to_value(&doc.spec).map_err(|e| err(&f, e.to_string()))?,
-                    )
-                    .map_err(|e| err(&f, e.to_string()))?;
-                    d.organisations
-                        .insert(name.clone(), Organisation { name, spec, source });
-                }
-                "Team" => {
-                    let spec: TeamSpec = serde_json::from_value(
-                        serde_json::to_value(&doc.spec).map_err(|e| err(&f, e.to_string()))?,
-                    )
-                    .map_err(|e| err(&f, e.to_string()))?;
-                    let reference = TeamRef {
-                        org: spec.organisation.clone(),
-                        team: name,
-                    };
-                    d.teams.insert(
-                        reference.clone(),
-                        Team {
-                            reference,
-                            spec,
-                            source,
-                        },
-                    );
-                }
-                k => return Err(err(&f, format!("unknown kind {k}"))),
+            },
+            Err(e) => {
+                let (line, column) = e
+                    .location()
+                    .map(|l| (l.line() as u32, l.column() as u32))
+                    .unwrap_or((pos.start.line, pos.start.column));
+                errors.push(Diagnostic::error(
+                    path,
+                    line,
+                    column,
+                    format!("invalid YAML: {}", yaml_message(&e)),
+                ));
+                // serde_yaml repeats the same error forever after a syntax error: the rest of
+                // the file cannot be read.
+                break;
             }
         }
     }
-    Ok(Loaded {
-        desired: d,
-        warnings: vec![],
-        documents,
-    })
+    count
+}
+
+/// serde_yaml's message without its trailing "at line L column C" (the location is printed
+/// in front already).
+fn yaml_message(e: &serde_yaml::Error) -> String {
+    let s = e.to_string();
+    match s.find(" at line ") {
+        Some(i) => {
+            let rest = &s[i + " at line ".len()..];
+            // Keep anything after the location (", while parsing a flow node").
+            let tail = rest.find(',').map(|j| &rest[j..]).unwrap_or("");
+            format!("{}{}", &s[..i], tail)
+        }
+        None => s,
+    }
 }

@@ -20,7 +20,15 @@ use portalctl::tyk::{ClientConfig, DashboardClient, Policy};
 
 const SECRET: &str = "bench-secret";
 
-fn write_manifests(dir: &Path, url: &str, secret_file: &Path, products: usize, plans: usize, catalogs: usize, orgs: usize) {
+fn write_manifests(
+    dir: &Path,
+    url: &str,
+    secret_file: &Path,
+    products: usize,
+    plans: usize,
+    catalogs: usize,
+    orgs: usize,
+) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
         dir.join("provider.yaml"),
@@ -52,12 +60,22 @@ fn write_manifests(dir: &Path, url: &str, secret_file: &Path, products: usize, p
     std::fs::write(dir.join("orgs.yaml"), s).unwrap();
     let mut s = String::new();
     for n in 0..catalogs {
-        let ps: Vec<String> = (0..10).map(|k| format!("product-{}", (n * 10 + k) % products.max(1))).collect();
-        let ls: Vec<String> = (0..10).map(|k| format!("plan-{}", (n * 10 + k) % plans.max(1))).collect();
+        let ps: Vec<String> = (0..10)
+            .map(|k| format!("product-{}", (n * 10 + k) % products.max(1)))
+            .collect();
+        let ls: Vec<String> = (0..10)
+            .map(|k| format!("plan-{}", (n * 10 + k) % plans.max(1)))
+            .collect();
         let (vis, aud) = if n % 2 == 0 {
             ("public".to_owned(), String::new())
         } else {
-            ("private".to_owned(), format!("  audiences: [org-{0}/all-users, org-{0}/team-1]\n", n % orgs.max(1)))
+            (
+                "private".to_owned(),
+                format!(
+                    "  audiences: [org-{0}/all-users, org-{0}/team-1]\n",
+                    n % orgs.max(1)
+                ),
+            )
         };
         s.push_str(&format!("---\napiVersion: portalctl/v1\nkind: Catalog\nmetadata: {{name: catalog-{n}}}\nspec:\n  displayName: Catalog {n}\n  visibility: {vis}\n{aud}  products: [{}]\n  plans: [{}]\n", ps.join(", "), ls.join(", ")));
     }
@@ -76,36 +94,63 @@ fn run(dir: &Path, db: &str, args: &[&str]) -> (f64, f64, i32) {
         .arg(env!("CARGO_BIN_EXE_portalctl"))
         .args(args)
         .env("PORTALCTL_DATABASE", db)
-        .env("RUST_LOG", std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .current_dir(dir)
         .output()
         .expect("run portalctl under /usr/bin/time");
     let secs = start.elapsed().as_secs_f64();
-    let kb: f64 = std::fs::read_to_string(&rss_file).ok().and_then(|s| s.lines().last()?.trim().parse().ok()).unwrap_or(0.0);
+    let kb: f64 = std::fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|s| s.lines().last()?.trim().parse().ok())
+        .unwrap_or(0.0);
     if std::env::var("BENCH_LOG").is_ok() {
-        eprintln!("--- portalctl {args:?}\n{}", String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "--- portalctl {args:?}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     if !out.status.success() {
-        eprintln!("portalctl {args:?} exited {:?}:\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "portalctl {args:?} exited {:?}:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     (secs, kb / 1024.0, out.status.code().unwrap_or(-1))
 }
 
 async fn postgres_url() -> Option<String> {
     use sqlx::Connection;
-    let admin = std::env::var("PORTALCTL_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let admin = std::env::var("PORTALCTL_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
     let name = format!("portalctl_bench_{}", std::process::id());
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut conn).await.ok()?;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.ok()?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&mut conn)
+        .await
+        .ok()?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .ok()?;
     Some(format!("{}/{name}", admin.rsplit_once('/')?.0))
 }
 
 fn main() {
-    let scale: f64 = std::env::var("SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    let scale: f64 = std::env::var("SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
     let n = |x: f64| ((x * scale) as usize).max(1);
-    let (products, plans, catalogs, orgs, foreign) = (n(10_000.0), n(10_000.0), n(1_000.0), n(1_000.0), n(5_000.0));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let (products, plans, catalogs, orgs, foreign) =
+        (n(10_000.0), n(10_000.0), n(1_000.0), n(1_000.0), n(5_000.0));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         println!("portalctl reconcile benchmark: {products} products, {plans} plans, {catalogs} catalogs, {orgs} organisations x 3 teams, {foreign} foreign policies");
         let mut backends = vec![("sqlite", None)];

@@ -150,6 +150,19 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), Diagnost
     Ok(())
 }
 
+/// 1-based line and column of a byte offset, counting only `\n` as a line break (serde_yaml
+/// also counts a lone `\r`, which editors and `str::lines` do not).
+fn line_column(text: &str, index: usize) -> (u32, u32) {
+    let mut index = index.min(text.len());
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    let before = &text[..index];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line as u32, column as u32)
+}
+
 /// Reads one file, checks its documents, and returns how many were portalctl manifests.
 fn load_file(path: &Path, docs: &mut Vec<check::Doc>, errors: &mut Vec<Diagnostic>) -> usize {
     let bytes = match std::fs::read(path) {
@@ -197,7 +210,7 @@ fn load_file(path: &Path, docs: &mut Vec<check::Doc>, errors: &mut Vec<Diagnosti
             Err(e) => {
                 let (line, column) = e
                     .location()
-                    .map(|l| (l.line() as u32, l.column() as u32))
+                    .map(|l| line_column(text, l.index()))
                     .unwrap_or((pos.start.line, pos.start.column));
                 errors.push(Diagnostic::error(
                     path,
@@ -226,5 +239,18 @@ fn yaml_message(e: &serde_yaml::Error) -> String {
             format!("{}{}", &s[..i], tail)
         }
         None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_column;
+
+    #[test]
+    fn lone_carriage_returns_do_not_count_as_lines() {
+        // serde_yaml would say line 3 here; editors and the rest of our positions say line 2.
+        let text = "a: 1\rb: [\nc";
+        assert_eq!(line_column(text, text.len()), (2, 2));
+        assert_eq!(line_column("é: [", 4), (1, 4));
     }
 }

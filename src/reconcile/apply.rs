@@ -172,6 +172,7 @@ pub async fn execute(
         }
     }
 
+    tracing::debug!(elapsed = ?progress.started.elapsed(), "apply: Dashboard creates, updates and tags done");
     // 3. One database transaction.
     let blocked_by = |c: &Change| -> Option<String> {
         if failed_objects.contains(&key(c)) {
@@ -226,7 +227,9 @@ pub async fn execute(
     }
     // Policy references of policies created in step 1 go in the same transaction.
     writes.extend(extra_writes);
+    let db_started = Instant::now();
     let db_result = store.write(&writes).await;
+    tracing::debug!(elapsed = ?db_started.elapsed(), writes = writes.len(), "apply: database transaction done");
     let db_failed = match &db_result {
         Ok(()) => {
             for i in &db_members {

@@ -98,7 +98,7 @@ async fn dashboard_gate(State(sim): State<Arc<Shared>>, req: Request, next: Next
     let (fault, delay) = sim.decide_fault(is_write);
     let wait = latency + delay;
     if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
+        precise_sleep(wait).await;
     }
     match fault {
         Fault::None | Fault::DropAfterWrite => {}
@@ -408,5 +408,20 @@ async fn put_quirks(State(sim): State<Arc<Shared>>, body: Bytes) -> Response {
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => (StatusCode::BAD_REQUEST, format!("invalid quirks: {e}")).into_response(),
+    }
+}
+
+/// Sleeps for `d` with sub-millisecond accuracy. Tokio's timer rounds up to whole milliseconds
+/// and wakes late (a 5 ms sleep takes about 6.2 ms), which would make the simulator's latency 25%
+/// more than configured; the last stretch is slept on a blocking thread, which is accurate to
+/// tens of microseconds.
+async fn precise_sleep(d: Duration) {
+    let deadline = std::time::Instant::now() + d;
+    if d > Duration::from_millis(10) {
+        tokio::time::sleep(d - Duration::from_millis(10)).await;
+    }
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    if !left.is_zero() {
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(left)).await;
     }
 }

@@ -51,30 +51,49 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> anyhow::Result<u8> {
         }
         None => None,
     };
-    let loaded = match &saved {
-        Some(_) => None,
-        None => {
-            let path = args.manifests.clone().unwrap_or_else(|| ".".into());
-            match load_manifests(&path, json_out)? {
-                Some(l) => Some(l),
-                None => return Ok(1),
+    // Load the manifests on a blocking thread while the database opens and the lock is taken.
+    let load = {
+        let path = args.manifests.clone().unwrap_or_else(|| ".".into());
+        let wanted = saved.is_none();
+        tokio::task::spawn_blocking(move || {
+            if wanted {
+                load_manifests(&path, json_out).map(Some)
+            } else {
+                Ok(None)
             }
-        }
+        })
     };
-
-    let store = Store::connect(&settings.database).await?;
-    let holder = default_holder();
-    let lock = match store.lock(&holder, lease(), wait).await {
-        Ok(l) => l,
-        Err(e @ StoreError::LockHeld { .. }) => {
-            let msg = format!("{e}; another apply is running. Wait for it, or pass --lock-timeout to wait up to that long");
-            if json_out {
-                println!("{}", json!({"errors": [{"message": msg}]}));
+    let take_lock = async {
+        let store = Store::connect(&settings.database).await?;
+        let lock = match store.lock(&default_holder(), lease(), wait).await {
+            Ok(l) => l,
+            Err(e @ StoreError::LockHeld { .. }) => {
+                let msg = format!(
+                    "{e}; another apply is running. Wait for it, or pass --lock-timeout to wait up to that long"
+                );
+                if json_out {
+                    println!("{}", json!({"errors": [{"message": msg}]}));
+                }
+                anyhow::bail!(msg);
             }
-            anyhow::bail!(msg);
-        }
-        Err(e) => return Err(e.into()),
+            Err(e) => return Err(e.into()),
+        };
+        anyhow::Ok((store, lock))
     };
+    let (loaded, locked_store) = tokio::join!(load, take_lock);
+    let loaded = match loaded.context("the manifest loader stopped unexpectedly")? {
+        Ok(Some(None)) => {
+            // Invalid manifests: already reported; give the lock back if we got it.
+            if let Ok((_, lock)) = locked_store {
+                let _ = lock.release().await;
+            }
+            return Ok(1);
+        }
+        Ok(Some(Some(l))) => Some(l),
+        Ok(None) => None,
+        Err(e) => return Err(e),
+    };
+    let (store, lock) = locked_store?;
     let result = locked(&args, &settings, store, saved, loaded, &lock, json_out).await;
     if let Err(e) = lock.release().await {
         tracing::warn!(error = %e, "cannot release the apply lock; it expires by itself");

@@ -6,11 +6,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::config::Settings;
-use crate::desired::{Desired, Kind};
+use crate::desired::Kind;
 use crate::manifest::{self, Loaded};
-use crate::reconcile::Engine;
-use crate::store::Store;
 
 /// Loads and validates manifests. On errors, prints them (as JSON when `json`) and returns None.
 pub fn load_manifests(path: &Path, json: bool) -> anyhow::Result<Option<Loaded>> {
@@ -54,16 +51,6 @@ pub fn load_manifests(path: &Path, json: bool) -> anyhow::Result<Option<Loaded>>
             Ok(None)
         }
     }
-}
-
-/// Opens the database named by the settings and a client per provider of `desired`.
-pub async fn open_engine(settings: &Settings, desired: &Desired) -> anyhow::Result<Engine> {
-    let store = Store::connect(&settings.database).await?;
-    Ok(Engine::new(
-        store,
-        &settings.instance,
-        Engine::providers_of(desired),
-    )?)
 }
 
 /// Parses `--target KIND/NAME` values.

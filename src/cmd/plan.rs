@@ -2,20 +2,43 @@
 
 use anyhow::Context;
 
-use super::common::{load_manifests, open_engine, parse_targets, write_atomically};
+use super::common::{load_manifests, parse_targets, write_atomically};
 use crate::cli::{GlobalArgs, PlanArgs, PlanOutput};
 use crate::config::Settings;
-use crate::reconcile::render;
+use crate::reconcile::{render, Engine};
+use crate::store::Store;
 
 /// Runs `portalctl plan`; returns the exit code.
 pub async fn run(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<u8> {
     let targets = parse_targets(&args.target)?;
     let settings = Settings::load(global)?;
-    let Some(loaded) = load_manifests(&args.manifests, args.output == PlanOutput::Json)? else {
+    // Load the manifests on a blocking thread while the database snapshot is read.
+    let load = {
+        let path = args.manifests.clone();
+        let json = args.output == PlanOutput::Json;
+        tokio::task::spawn_blocking(move || load_manifests(&path, json))
+    };
+    let snapshot = async {
+        let store = Store::connect(&settings.database).await?;
+        let snapshot = store.snapshot().await?;
+        anyhow::Ok((store, snapshot))
+    };
+    let (loaded, db) = tokio::join!(load, snapshot);
+    let Some(loaded) = loaded.context("the manifest loader stopped unexpectedly")?? else {
         return Ok(1);
     };
-    let engine = open_engine(&settings, &loaded.desired).await?;
-    let (mut plan, _actual) = engine.plan(&loaded.desired, false).await?;
+    let (store, snapshot) = db?;
+    let engine = Engine::new(
+        store,
+        &settings.instance,
+        Engine::providers_of(&loaded.desired),
+    )?;
+    let (mut plan, actual) = engine
+        .plan_with_snapshot(&loaded.desired, false, snapshot)
+        .await?;
+    // The process ends right after printing: freeing tens of thousands of objects one by one
+    // would only make it slower.
+    std::mem::forget(actual);
     plan.retain_targets(&targets);
     plan.warnings.extend(
         loaded
@@ -39,6 +62,7 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<u8> {
             out.display()
         );
     }
+    std::mem::forget(loaded);
     Ok(if !plan.errors.is_empty() {
         1
     } else if args.detailed_exitcode && !plan.is_empty() {

@@ -55,11 +55,7 @@ pub fn load_with_warnings(path: &Path) -> (Result<Loaded, Diagnostics>, Vec<Diag
         Ok(files) => files,
         Err(d) => return (Err(Diagnostics(vec![d])), warnings),
     };
-    let mut docs = Vec::new();
-    let mut documents = 0;
-    for file in &files {
-        documents += load_file(file, &mut docs, &mut errors);
-    }
+    let (docs, documents) = load_files(&files, &mut errors);
     let desired = rules::resolve_all(docs, &mut errors, &mut warnings);
     // Per-document and cross-document findings are found in two passes; print them in the order
     // of the files instead.
@@ -77,6 +73,46 @@ pub fn load_with_warnings(path: &Path) -> (Result<Loaded, Diagnostics>, Vec<Diag
     } else {
         (Err(Diagnostics(errors)), warnings)
     }
+}
+
+/// Reads and checks the files, several at once on machines with several cores; documents and
+/// errors come back in file order whatever the threads did.
+fn load_files(files: &[PathBuf], errors: &mut Vec<Diagnostic>) -> (Vec<check::Doc>, usize) {
+    type Slot = std::sync::Mutex<Option<(usize, Vec<check::Doc>, Vec<Diagnostic>)>>;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len());
+    let mut docs = Vec::new();
+    let mut documents = 0;
+    if threads <= 1 {
+        for file in files {
+            documents += load_file(file, &mut docs, errors);
+        }
+        return (docs, documents);
+    }
+    let slots: Vec<Slot> = files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(file) = files.get(i) else { break };
+                let (mut d, mut e) = (Vec::new(), Vec::new());
+                let n = load_file(file, &mut d, &mut e);
+                if let Ok(mut slot) = slots[i].lock() {
+                    *slot = Some((n, d, e));
+                }
+            });
+        }
+    });
+    for slot in slots {
+        if let Some((n, d, e)) = slot.into_inner().ok().flatten() {
+            documents += n;
+            docs.extend(d);
+            errors.extend(e);
+        }
+    }
+    (docs, documents)
 }
 
 /// Words for an IO error, lowercase like every other message.

@@ -36,7 +36,6 @@ pub struct DiffOptions {
 }
 
 struct Listing<'a> {
-    json: Vec<Value>,
     policies: &'a [Policy],
     by_id: HashMap<&'a str, usize>,
     by_mid: HashMap<&'a str, usize>,
@@ -46,10 +45,6 @@ struct Listing<'a> {
 impl<'a> Listing<'a> {
     fn new(policies: &'a [Policy]) -> Self {
         let mut l = Listing {
-            json: policies
-                .iter()
-                .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
-                .collect(),
             policies,
             by_id: HashMap::new(),
             by_mid: HashMap::new(),
@@ -131,7 +126,9 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                 }
                 let have = actual.db.policy_refs.get(&(dp.kind, dp.name.clone()));
                 let last_seen = have.map(|h| &h.last_seen);
-                let (patch, fields) = policy_patch(dp, &listing.json[i], pol, last_seen);
+                // The policy as JSON, only for the ones compared (a listing holds thousands).
+                let as_json = serde_json::to_value(pol).unwrap_or(Value::Null);
+                let (patch, fields) = policy_patch(dp, &as_json, pol, last_seen);
                 let want = PolicyRefRow {
                     provider: dp.provider.clone(),
                     policy_id: pol.id.clone(),
@@ -716,7 +713,7 @@ pub fn fingerprint(actual: &Actual, instance: &str, watch: &Watch) -> String {
     let mut h = Sha256::new();
     for ((kind, name), obj) in &actual.db.objects {
         h.update(format!("o\0{kind}\0{name}\0{:?}\0", obj.status));
-        h.update(obj.doc.to_string());
+        let _ = serde_json::to_writer(HashWriter(&mut h), &obj.doc);
     }
     for ((kind, name), r) in &actual.db.policy_refs {
         h.update(format!(
@@ -730,7 +727,7 @@ pub fn fingerprint(actual: &Actual, instance: &str, watch: &Watch) -> String {
     let empty = BTreeSet::new();
     for (provider, policies) in &actual.dashboards {
         let watched = watch.get(provider).unwrap_or(&empty);
-        let mut relevant: Vec<String> = policies
+        let mut relevant: Vec<&Policy> = policies
             .iter()
             .filter(|p| {
                 p.tags.contains(&owner)
@@ -738,13 +735,27 @@ pub fn fingerprint(actual: &Actual, instance: &str, watch: &Watch) -> String {
                     || watched.contains(&p.mid)
                     || watched.contains(&p.name)
             })
-            .map(|p| normalize(serde_json::to_value(p).unwrap_or(Value::Null)).to_string())
             .collect();
-        relevant.sort();
+        relevant.sort_by(|a, b| (&a.mid, &a.id).cmp(&(&b.mid, &b.id)));
         h.update(format!("p\0{provider}\0"));
-        for r in relevant {
-            h.update(r);
+        // Streamed into the hash: no copy of thousands of policies as text.
+        let mut w = HashWriter(&mut h);
+        for p in relevant {
+            let _ = serde_json::to_writer(&mut w, p);
         }
     }
     hex::encode(h.finalize())
+}
+
+/// Lets serde_json write straight into a hash.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -100,37 +100,64 @@ impl Engine {
             .collect()
     }
 
-    /// One database snapshot and one policy listing per provider, providers in parallel.
+    /// One database snapshot and one policy listing per provider, all at once.
     pub async fn read_actual(&self) -> Result<Actual, EngineError> {
+        let (db, dashboards) = tokio::join!(self.store.snapshot(), self.list_all());
+        Ok(Actual {
+            db: db?,
+            dashboards: dashboards?,
+        })
+    }
+
+    /// One policy listing per provider, providers in parallel.
+    pub async fn list_all(&self) -> Result<BTreeMap<String, Vec<crate::tyk::Policy>>, EngineError> {
+        let started = std::time::Instant::now();
         let listings = futures::future::join_all(
             self.clients
                 .iter()
                 .map(|(name, client)| async move { (name.clone(), client.list_policies().await) }),
-        );
-        let started = std::time::Instant::now();
-        let db = async {
-            let snapshot = self.store.snapshot().await;
-            tracing::debug!(elapsed = ?started.elapsed(), "read the database snapshot");
-            snapshot
-        };
-        let listings = async {
-            let listings = listings.await;
-            tracing::debug!(elapsed = ?started.elapsed(), "listed the Dashboards' policies");
-            listings
-        };
-        let (db, listings) = tokio::join!(db, listings);
-        let mut actual = Actual {
-            db: db?,
-            dashboards: BTreeMap::new(),
-        };
+        )
+        .await;
+        tracing::debug!(elapsed = ?started.elapsed(), "listed the Dashboards' policies");
+        let mut out = BTreeMap::new();
         for (provider, result) in listings {
             let policies = result.map_err(|source| EngineError::List {
                 provider: provider.clone(),
                 source: Box::new(source),
             })?;
-            actual.dashboards.insert(provider, policies);
+            out.insert(provider, policies);
         }
-        Ok(actual)
+        Ok(out)
+    }
+
+    /// Diffs against a database snapshot read beforehand (e.g. while the manifests loaded) and
+    /// fresh policy listings.
+    pub async fn plan_with_snapshot(
+        &self,
+        desired: &Desired,
+        revoke_retired: bool,
+        db: crate::store::Snapshot,
+    ) -> Result<(Plan, Actual), EngineError> {
+        let actual = Actual {
+            db,
+            dashboards: self.list_all().await?,
+        };
+        Ok((self.diff(desired, &actual, revoke_retired), actual))
+    }
+
+    fn diff(&self, desired: &Desired, actual: &Actual, revoke_retired: bool) -> Plan {
+        let started = std::time::Instant::now();
+        let mut plan = diff(
+            desired,
+            actual,
+            &DiffOptions {
+                instance: self.instance.clone(),
+                revoke_retired,
+            },
+        );
+        tracing::debug!(elapsed = ?started.elapsed(), changes = plan.changes.len(), "computed the plan");
+        plan.providers = self.providers.clone();
+        plan
     }
 
     /// Reads the actual state and diffs the desired one against it.
@@ -140,15 +167,6 @@ impl Engine {
         revoke_retired: bool,
     ) -> Result<(Plan, Actual), EngineError> {
         let actual = self.read_actual().await?;
-        let mut plan = diff(
-            desired,
-            &actual,
-            &DiffOptions {
-                instance: self.instance.clone(),
-                revoke_retired,
-            },
-        );
-        plan.providers = self.providers.clone();
-        Ok((plan, actual))
+        Ok((self.diff(desired, &actual, revoke_retired), actual))
     }
 }

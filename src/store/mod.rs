@@ -17,6 +17,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::desired::Kind;
+use crate::manifest::kinds::ALL_USERS;
 
 pub use lock::{default_holder, LockGuard, LockHolder};
 
@@ -538,6 +539,7 @@ impl Store {
         for (kind, rows) in &upserts {
             upsert_batch(&mut tx, *kind, rows, now).await?;
         }
+        let mut refs: BTreeMap<(&str, &str), Vec<Arg>> = BTreeMap::new();
         for w in writes {
             match w {
                 DbWrite::Upsert { .. } => {}
@@ -559,23 +561,19 @@ impl Store {
                 }
                 DbWrite::Delete { kind, name } => delete_object(&mut tx, *kind, name).await?,
                 DbWrite::PutPolicyRef { kind, name, policy } => {
-                    sqlx::query(
-                        "INSERT INTO policy_refs (kind, name, provider, policy_id, policy_mid, origin, last_seen, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                         ON CONFLICT (kind, name) DO UPDATE SET provider = excluded.provider, policy_id = excluded.policy_id, \
-                         policy_mid = excluded.policy_mid, origin = excluded.origin, last_seen = excluded.last_seen, updated_at = excluded.updated_at",
-                    )
-                    .bind(kind.as_str())
-                    .bind(name.as_str())
-                    .bind(policy.provider.as_str())
-                    .bind(policy.policy_id.as_str())
-                    .bind(policy.policy_mid.as_str())
-                    .bind(policy.origin.as_str())
-                    .bind(policy.last_seen.to_string())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("recording a policy reference"))?;
+                    refs.insert(
+                        (kind.as_str(), name.as_str()),
+                        vec![
+                            Arg::Text(kind.as_str().to_owned()),
+                            Arg::Text(name.clone()),
+                            Arg::Text(policy.provider.clone()),
+                            Arg::Text(policy.policy_id.clone()),
+                            Arg::Text(policy.policy_mid.clone()),
+                            Arg::Text(policy.origin.as_str().to_owned()),
+                            Arg::Text(policy.last_seen.to_string()),
+                            Arg::Int(now),
+                        ],
+                    );
                 }
                 DbWrite::DeletePolicyRef { kind, name } => {
                     sqlx::query("DELETE FROM policy_refs WHERE kind = $1 AND name = $2")
@@ -597,8 +595,20 @@ impl Store {
                 }
             }
         }
-        for org in &touched_orgs {
-            rebuild_memberships(&mut tx, org).await?;
+        // The last write of a reference wins, as if written one by one.
+        insert_rows(
+            &mut tx,
+            "policy_refs",
+            &["kind", "name", "provider", "policy_id", "policy_mid", "origin", "last_seen", "updated_at"],
+            refs.into_values().collect(),
+            "ON CONFLICT (kind, name) DO UPDATE SET provider = excluded.provider, policy_id = excluded.policy_id, \
+             policy_mid = excluded.policy_mid, origin = excluded.origin, last_seen = excluded.last_seen, \
+             updated_at = excluded.updated_at",
+            "recording policy references",
+        )
+        .await?;
+        if !touched_orgs.is_empty() {
+            rebuild_memberships(&mut tx, &touched_orgs).await?;
         }
         tx.commit()
             .await
@@ -755,10 +765,10 @@ fn policy_ref_from_row(row: &AnyRow) -> Result<(Kind, String, PolicyRefRow), Sto
 type UpsertRow<'a> = (&'a str, &'a Value, Option<&'a str>);
 
 /// One bind value of a batched statement.
-enum Arg<'a> {
-    Text(&'a str),
+#[derive(Debug, Clone)]
+enum Arg {
+    Text(String),
     OptText(Option<String>),
-    Owned(String),
     Int(i64),
     Bool(bool),
 }
@@ -767,8 +777,71 @@ fn str_field(doc: &Value, key: &str) -> Option<String> {
     doc.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
-/// Rows per multi-row INSERT: well under both engines' bind-parameter limits.
-const BATCH: usize = 200;
+/// At most this many bind parameters per statement: under SQLite's and PostgreSQL's limits.
+const MAX_BINDS: usize = 6000;
+
+/// Inserts rows with multi-row `INSERT … VALUES (…), (…)` statements; `tail` follows the values
+/// (an `ON CONFLICT` clause).
+async fn insert_rows(
+    tx: &mut Transaction<'static, Any>,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Arg>>,
+    tail: &str,
+    doing: &'static str,
+) -> Result<(), StoreError> {
+    let per = (MAX_BINDS / columns.len()).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per).collect();
+        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+        let mut n = 0;
+        for (i, row) in chunk.iter().enumerate() {
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            for c in 0..row.len() {
+                n += 1;
+                sql.push_str(&format!("{}${n}", if c == 0 { "" } else { ", " }));
+            }
+            sql.push(')');
+        }
+        sql.push(' ');
+        sql.push_str(tail);
+        let mut q = sqlx::query(&sql);
+        for a in chunk.into_iter().flatten() {
+            q = match a {
+                Arg::Text(s) => q.bind(s),
+                Arg::OptText(s) => q.bind(s),
+                Arg::Int(i) => q.bind(i),
+                Arg::Bool(b) => q.bind(b),
+            };
+        }
+        q.execute(&mut **tx).await.map_err(query_err(doing))?;
+    }
+    Ok(())
+}
+
+/// Runs `DELETE FROM table WHERE column IN (…)` in chunks.
+async fn delete_in(
+    tx: &mut Transaction<'static, Any>,
+    table: &str,
+    column: &str,
+    values: &[String],
+    doing: &'static str,
+) -> Result<(), StoreError> {
+    for chunk in values.chunks(MAX_BINDS) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "DELETE FROM {table} WHERE {column} IN ({})",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for v in chunk {
+            q = q.bind(v.clone());
+        }
+        q.execute(&mut **tx).await.map_err(query_err(doing))?;
+    }
+    Ok(())
+}
 
 async fn upsert_batch(
     tx: &mut Transaction<'static, Any>,
@@ -847,153 +920,155 @@ async fn upsert_batch(
             &["display_name", "doc", "updated_at"],
         ),
     };
-    for chunk in rows.chunks(BATCH) {
-        let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-        let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * columns.len());
-        for (i, (name, doc, logo)) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            for c in 0..columns.len() {
-                if c > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("${}", args.len() + c + 1));
-            }
-            sql.push(')');
-            let display = str_field(doc, "displayName").unwrap_or_default();
-            match kind {
-                Kind::Provider => {
-                    args.push(Arg::Text(name));
-                    args.push(Arg::Owned(str_field(doc, "url").unwrap_or_default()));
-                    args.push(Arg::OptText(str_field(doc, "gatewayUrl")));
-                }
-                Kind::Product => {
-                    args.push(Arg::Text(name));
-                    args.push(Arg::OptText(str_field(doc, "provider")));
-                    args.push(Arg::Owned(display));
-                    args.push(Arg::Bool(
+    let values: Vec<Vec<Arg>> = rows
+        .iter()
+        .map(|(name, doc, logo)| {
+            let name = (*name).to_owned();
+            let display = Arg::Text(str_field(doc, "displayName").unwrap_or_default());
+            let mut row = match kind {
+                Kind::Provider => vec![
+                    Arg::Text(name),
+                    Arg::Text(str_field(doc, "url").unwrap_or_default()),
+                    Arg::OptText(str_field(doc, "gatewayUrl")),
+                ],
+                Kind::Product => vec![
+                    Arg::Text(name),
+                    Arg::OptText(str_field(doc, "provider")),
+                    display,
+                    Arg::Bool(
                         doc.get("featured")
                             .and_then(Value::as_bool)
                             .unwrap_or(false),
-                    ));
-                    args.push(Arg::Text("active"));
-                }
-                Kind::Plan => {
-                    args.push(Arg::Text(name));
-                    args.push(Arg::Owned(str_field(doc, "provider").unwrap_or_default()));
-                    args.push(Arg::Owned(display));
-                    args.push(Arg::Bool(
+                    ),
+                    Arg::Text("active".into()),
+                ],
+                Kind::Plan => vec![
+                    Arg::Text(name),
+                    Arg::Text(str_field(doc, "provider").unwrap_or_default()),
+                    display,
+                    Arg::Bool(
                         doc.get("autoApprove")
                             .and_then(Value::as_bool)
                             .unwrap_or(false),
-                    ));
-                    args.push(Arg::Text("active"));
-                }
-                Kind::Catalog => {
-                    args.push(Arg::Text(name));
-                    args.push(Arg::Owned(display));
-                    args.push(Arg::Owned(str_field(doc, "visibility").unwrap_or_default()));
-                }
-                Kind::Organisation => {
-                    args.push(Arg::Text(name));
-                    args.push(Arg::Owned(display));
-                }
+                    ),
+                    Arg::Text("active".into()),
+                ],
+                Kind::Catalog => vec![
+                    Arg::Text(name),
+                    display,
+                    Arg::Text(str_field(doc, "visibility").unwrap_or_default()),
+                ],
+                Kind::Organisation => vec![Arg::Text(name), display],
                 Kind::Team => {
-                    let (org, team) = name.split_once('/').unwrap_or(("default", name));
-                    args.push(Arg::Text(org));
-                    args.push(Arg::Text(team));
-                    args.push(Arg::Owned(display));
+                    let (org, team) = name.split_once('/').unwrap_or(("default", name.as_str()));
+                    vec![
+                        Arg::Text(org.to_owned()),
+                        Arg::Text(team.to_owned()),
+                        display,
+                    ]
                 }
-            }
-            args.push(Arg::Owned(doc.to_string()));
-            if kind == Kind::Product {
-                args.push(Arg::OptText(logo.map(str::to_owned)));
-            }
-            args.push(Arg::Int(now));
-        }
-        let set: Vec<String> = update
-            .iter()
-            .map(|c| format!("{c} = excluded.{c}"))
-            .collect();
-        sql.push_str(&format!(
-            " ON CONFLICT ({conflict}) DO UPDATE SET {}",
-            set.join(", ")
-        ));
-        let mut q = sqlx::query(&sql);
-        for a in args {
-            q = match a {
-                Arg::Text(s) => q.bind(s.to_owned()),
-                Arg::OptText(s) => q.bind(s),
-                Arg::Owned(s) => q.bind(s),
-                Arg::Int(i) => q.bind(i),
-                Arg::Bool(b) => q.bind(b),
             };
-        }
-        q.execute(&mut **tx)
-            .await
-            .map_err(query_err("writing manifest objects"))?;
-        if kind == Kind::Catalog {
-            for (name, doc, _) in chunk {
-                rewrite_catalog_links(tx, name, doc).await?;
+            row.push(Arg::Text(doc.to_string()));
+            if kind == Kind::Product {
+                row.push(Arg::OptText(logo.map(str::to_owned)));
             }
-        }
+            row.push(Arg::Int(now));
+            row
+        })
+        .collect();
+    let set: Vec<String> = update
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let tail = format!("ON CONFLICT ({conflict}) DO UPDATE SET {}", set.join(", "));
+    insert_rows(
+        tx,
+        table,
+        columns,
+        values,
+        &tail,
+        "writing manifest objects",
+    )
+    .await?;
+    if kind == Kind::Catalog {
+        rewrite_catalog_links(tx, rows).await?;
     }
     Ok(())
 }
 
+fn string_list(doc: &Value, key: &str) -> Vec<String> {
+    doc.get(key)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Replaces the product, plan and audience links of the given catalogs.
 async fn rewrite_catalog_links(
     tx: &mut Transaction<'static, Any>,
-    catalog: &str,
-    doc: &Value,
+    catalogs: &[UpsertRow<'_>],
 ) -> Result<(), StoreError> {
+    let names: Vec<String> = catalogs.iter().map(|(n, _, _)| (*n).to_owned()).collect();
     for t in ["catalog_products", "catalog_plans", "catalog_audiences"] {
-        sqlx::query(&format!("DELETE FROM {t} WHERE catalog = $1"))
-            .bind(catalog.to_owned())
-            .execute(&mut **tx)
-            .await
-            .map_err(query_err("rewriting catalog links"))?;
+        delete_in(tx, t, "catalog", &names, "rewriting catalog links").await?;
     }
-    let list = |key: &str| -> Vec<String> {
-        doc.get(key)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    for (table, col, key) in [
-        ("catalog_products", "product", "products"),
-        ("catalog_plans", "plan", "plans"),
-    ] {
-        for item in list(key) {
-            sqlx::query(&format!(
-                "INSERT INTO {table} (catalog, {col}) VALUES ($1, $2) ON CONFLICT DO NOTHING"
-            ))
-            .bind(catalog.to_owned())
-            .bind(item)
-            .execute(&mut **tx)
-            .await
-            .map_err(query_err("rewriting catalog links"))?;
+    let mut products = Vec::new();
+    let mut plans = Vec::new();
+    let mut audiences = BTreeSet::new();
+    for (name, doc, _) in catalogs {
+        for p in string_list(doc, "products")
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+        {
+            products.push(vec![Arg::Text((*name).to_owned()), Arg::Text(p)]);
+        }
+        for p in string_list(doc, "plans")
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+        {
+            plans.push(vec![Arg::Text((*name).to_owned()), Arg::Text(p)]);
+        }
+        for a in string_list(doc, "audiences") {
+            let (org, team) = a.split_once('/').unwrap_or((a.as_str(), ALL_USERS));
+            audiences.insert(((*name).to_owned(), org.to_owned(), team.to_owned()));
         }
     }
-    for aud in list("audiences") {
-        let (org, team) = aud.split_once('/').unwrap_or((aud.as_str(), "all-users"));
-        sqlx::query(
-            "INSERT INTO catalog_audiences (catalog, organisation, team) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(catalog.to_owned())
-        .bind(org.to_owned())
-        .bind(team.to_owned())
-        .execute(&mut **tx)
-        .await
-        .map_err(query_err("rewriting catalog links"))?;
-    }
-    Ok(())
+    let audiences = audiences
+        .into_iter()
+        .map(|(c, o, t)| vec![Arg::Text(c), Arg::Text(o), Arg::Text(t)])
+        .collect();
+    insert_rows(
+        tx,
+        "catalog_products",
+        &["catalog", "product"],
+        products,
+        "",
+        "rewriting catalog links",
+    )
+    .await?;
+    insert_rows(
+        tx,
+        "catalog_plans",
+        &["catalog", "plan"],
+        plans,
+        "",
+        "rewriting catalog links",
+    )
+    .await?;
+    insert_rows(
+        tx,
+        "catalog_audiences",
+        &["catalog", "organisation", "team"],
+        audiences,
+        "",
+        "rewriting catalog links",
+    )
+    .await
 }
 
 async fn delete_object(
@@ -1076,58 +1151,84 @@ async fn delete_object(
     Ok(())
 }
 
-/// Rewrites the memberships of one organisation from its document and its teams' documents.
+/// Rewrites the memberships of the given organisations from their documents and their teams'.
 async fn rebuild_memberships(
     tx: &mut Transaction<'static, Any>,
-    org: &str,
+    orgs: &BTreeSet<String>,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM memberships WHERE organisation = $1")
-        .bind(org.to_owned())
-        .execute(&mut **tx)
-        .await
-        .map_err(query_err("rebuilding memberships"))?;
-    let mut rows: BTreeSet<(String, String)> = BTreeSet::new();
+    let orgs: Vec<String> = orgs.iter().cloned().collect();
+    delete_in(
+        tx,
+        "memberships",
+        "organisation",
+        &orgs,
+        "rebuilding memberships",
+    )
+    .await?;
     let members = |doc: &str| -> Vec<String> {
         serde_json::from_str::<Value>(doc)
-            .ok()
-            .and_then(|d| d.get("members").cloned())
-            .and_then(|m| serde_json::from_value::<Vec<String>>(m).ok())
+            .map(|d| string_list(&d, "members"))
             .unwrap_or_default()
     };
-    if let Some(row) = sqlx::query("SELECT doc FROM organisations WHERE name = $1")
-        .bind(org.to_owned())
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(query_err("rebuilding memberships"))?
-    {
-        let doc: String = row
-            .try_get(0)
-            .map_err(query_err("rebuilding memberships"))?;
-        for m in members(&doc) {
-            rows.insert((m, crate::manifest::kinds::ALL_USERS.to_owned()));
+    let mut rows: BTreeSet<(String, String, String)> = BTreeSet::new();
+    for chunk in orgs.chunks(MAX_BINDS) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let marks = marks.join(", ");
+        let sql = format!("SELECT name, doc FROM organisations WHERE name IN ({marks})");
+        let mut q = sqlx::query(&sql);
+        for o in chunk {
+            q = q.bind(o.clone());
         }
-        let teams = sqlx::query("SELECT name, doc FROM teams WHERE organisation = $1")
-            .bind(org.to_owned())
+        let declared: BTreeSet<String> = {
+            let found = q
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(query_err("rebuilding memberships"))?;
+            let mut declared = BTreeSet::new();
+            for r in found {
+                let org: String = r.try_get(0).map_err(query_err("rebuilding memberships"))?;
+                let doc: String = r.try_get(1).map_err(query_err("rebuilding memberships"))?;
+                for m in members(&doc) {
+                    rows.insert((m, org.clone(), ALL_USERS.to_owned()));
+                }
+                declared.insert(org);
+            }
+            declared
+        };
+        let sql =
+            format!("SELECT organisation, name, doc FROM teams WHERE organisation IN ({marks})");
+        let mut q = sqlx::query(&sql);
+        for o in chunk {
+            q = q.bind(o.clone());
+        }
+        for r in q
             .fetch_all(&mut **tx)
             .await
-            .map_err(query_err("rebuilding memberships"))?;
-        for t in teams {
-            let team: String = t.try_get(0).map_err(query_err("rebuilding memberships"))?;
-            let doc: String = t.try_get(1).map_err(query_err("rebuilding memberships"))?;
+            .map_err(query_err("rebuilding memberships"))?
+        {
+            let org: String = r.try_get(0).map_err(query_err("rebuilding memberships"))?;
+            let team: String = r.try_get(1).map_err(query_err("rebuilding memberships"))?;
+            let doc: String = r.try_get(2).map_err(query_err("rebuilding memberships"))?;
+            if !declared.contains(&org) {
+                continue; // teams of a removed organisation grant nothing
+            }
             for m in members(&doc) {
-                rows.insert((m.clone(), crate::manifest::kinds::ALL_USERS.to_owned()));
-                rows.insert((m, team.clone()));
+                rows.insert((m.clone(), org.clone(), ALL_USERS.to_owned()));
+                rows.insert((m, org.clone(), team.clone()));
             }
         }
     }
-    for (email, team) in rows {
-        sqlx::query("INSERT INTO memberships (email, organisation, team) VALUES ($1, $2, $3)")
-            .bind(email)
-            .bind(org.to_owned())
-            .bind(team)
-            .execute(&mut **tx)
-            .await
-            .map_err(query_err("rebuilding memberships"))?;
-    }
-    Ok(())
+    let rows = rows
+        .into_iter()
+        .map(|(e, o, t)| vec![Arg::Text(e), Arg::Text(o), Arg::Text(t)])
+        .collect();
+    insert_rows(
+        tx,
+        "memberships",
+        &["email", "organisation", "team"],
+        rows,
+        "",
+        "rebuilding memberships",
+    )
+    .await
 }

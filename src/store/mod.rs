@@ -349,7 +349,7 @@ impl Store {
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
                     use sqlx::Executor;
-                    conn.execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+                    conn.execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;")
                         .await?;
                     Ok(())
                 })
@@ -536,8 +536,10 @@ impl Store {
                 _ => {}
             }
         }
+        let t = std::time::Instant::now();
         for (kind, rows) in &upserts {
             upsert_batch(&mut tx, *kind, rows, now).await?;
+            tracing::trace!(elapsed = ?t.elapsed(), %kind, rows = rows.len(), "store: upserted");
         }
         let mut refs: BTreeMap<(&str, &str), Vec<Arg>> = BTreeMap::new();
         for w in writes {
@@ -607,9 +609,11 @@ impl Store {
             "recording policy references",
         )
         .await?;
+        tracing::trace!(elapsed = ?t.elapsed(), "store: references written");
         if !touched_orgs.is_empty() {
             rebuild_memberships(&mut tx, &touched_orgs).await?;
         }
+        tracing::trace!(elapsed = ?t.elapsed(), "store: memberships written");
         tx.commit()
             .await
             .map_err(query_err("committing the apply transaction"))?;
@@ -780,6 +784,20 @@ fn str_field(doc: &Value, key: &str) -> Option<String> {
 /// At most this many bind parameters per statement: under SQLite's and PostgreSQL's limits.
 const MAX_BINDS: usize = 6000;
 
+/// SQLite looks a named parameter (`$7`) up by a linear scan, so a statement with thousands of
+/// `$N` parameters costs quadratic time there; anonymous `?` parameters, bound in order, do not.
+fn anonymous_placeholders(tx: &Transaction<'static, Any>) -> bool {
+    tx.backend_name().eq_ignore_ascii_case("sqlite")
+}
+
+fn placeholder(anonymous: bool, n: usize) -> String {
+    if anonymous {
+        "?".to_owned()
+    } else {
+        format!("${n}")
+    }
+}
+
 /// Inserts rows with multi-row `INSERT … VALUES (…), (…)` statements; `tail` follows the values
 /// (an `ON CONFLICT` clause).
 async fn insert_rows(
@@ -791,6 +809,7 @@ async fn insert_rows(
     doing: &'static str,
 ) -> Result<(), StoreError> {
     let per = (MAX_BINDS / columns.len()).max(1);
+    let anonymous = anonymous_placeholders(tx);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per).collect();
@@ -800,7 +819,8 @@ async fn insert_rows(
             sql.push_str(if i == 0 { "(" } else { ", (" });
             for c in 0..row.len() {
                 n += 1;
-                sql.push_str(&format!("{}${n}", if c == 0 { "" } else { ", " }));
+                sql.push_str(if c == 0 { "" } else { ", " });
+                sql.push_str(&placeholder(anonymous, n));
             }
             sql.push(')');
         }
@@ -1171,8 +1191,11 @@ async fn rebuild_memberships(
             .unwrap_or_default()
     };
     let mut rows: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let anonymous = anonymous_placeholders(tx);
     for chunk in orgs.chunks(MAX_BINDS) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let marks: Vec<String> = (1..=chunk.len())
+            .map(|i| placeholder(anonymous, i))
+            .collect();
         let marks = marks.join(", ");
         let sql = format!("SELECT name, doc FROM organisations WHERE name IN ({marks})");
         let mut q = sqlx::query(&sql);

@@ -177,6 +177,11 @@ async fn demo_applies_the_examples_to_the_simulator_it_prints_and_converges_agai
     assert!(demo.has_line("Apply complete: 14 changes done."));
     assert!(demo.has_line("The portal website is not built yet; this demo shows the reconciler."));
 
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".portalctl-demo/.gitignore")).unwrap(),
+        "*\n",
+        "the demo folder keeps itself (and the secret) out of git"
+    );
     let secret_file = dir.path().join(".portalctl-demo/dashboard.secret");
     let secret = std::fs::read_to_string(&secret_file).unwrap();
     assert!(secret.len() >= 32, "a random secret of some length");

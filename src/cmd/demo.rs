@@ -54,6 +54,9 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<u8> {
         .join(DEMO_DIR);
     std::fs::create_dir_all(&demo_dir)
         .with_context(|| format!("cannot create {}", demo_dir.display()))?;
+    // The folder ignores itself, so the secret cannot be committed by accident.
+    std::fs::write(demo_dir.join(".gitignore"), "*\n")
+        .with_context(|| format!("cannot write {}", demo_dir.display()))?;
     let secret_file = demo_dir.join(SECRET_FILE);
     let secret = Alphanumeric.sample_string(&mut rand::thread_rng(), 40);
     write_private(&secret_file, secret.as_bytes())

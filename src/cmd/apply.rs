@@ -11,7 +11,7 @@ use super::common::load_manifests;
 use crate::cli::{ApplyArgs, GlobalArgs, Output};
 use crate::config::Settings;
 use crate::manifest::kinds::Duration as ManifestDuration;
-use crate::reconcile::apply::{execute, Outcome, Report};
+use crate::reconcile::apply::{execute, Report};
 use crate::reconcile::diff::fingerprint;
 use crate::reconcile::plan::FORMAT_VERSION;
 use crate::reconcile::{render, Engine, Plan};
@@ -175,7 +175,7 @@ async fn locked(
     if json_out {
         println!("{}", report_json(&plan, &report));
     } else {
-        print!("{}", report_text(&plan, &report));
+        print!("{}", super::common::report_text(&plan, &report));
     }
     Ok(if report.is_success() { 0 } else { 1 })
 }
@@ -186,42 +186,6 @@ fn confirm() -> anyhow::Result<bool> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(line.trim() == "yes")
-}
-
-fn report_text(plan: &Plan, report: &Report) -> String {
-    let (done, failed, blocked) = report.counts();
-    if failed == 0 && blocked == 0 {
-        return format!(
-            "\nApply complete: {done} change{} done.\n",
-            if done == 1 { "" } else { "s" }
-        );
-    }
-    let mut out = format!("\nApply failed: {done} done, {failed} failed, {blocked} blocked.\n");
-    for (c, o) in plan.changes.iter().zip(&report.outcomes) {
-        let where_ = c
-            .provider
-            .as_deref()
-            .map_or("database".to_owned(), |p| format!("dashboard {p}"));
-        match o {
-            Outcome::Failed { error } => out.push_str(&format!(
-                "  failed:  {} {} {} ({where_}): {error}\n",
-                c.action.verb(),
-                c.kind,
-                c.name
-            )),
-            Outcome::Blocked { reason } => out.push_str(&format!(
-                "  blocked: {} {} {} ({where_}): {reason}\n",
-                c.action.verb(),
-                c.kind,
-                c.name
-            )),
-            Outcome::Done => {}
-        }
-    }
-    out.push_str(
-        "Run apply again once the cause is fixed: it continues from where this run stopped.\n",
-    );
-    out
 }
 
 fn report_json(plan: &Plan, report: &Report) -> String {

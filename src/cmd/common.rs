@@ -8,6 +8,8 @@ use anyhow::Context;
 
 use crate::desired::Kind;
 use crate::manifest::{self, Loaded};
+use crate::reconcile::apply::{Outcome, Report};
+use crate::reconcile::Plan;
 
 /// Loads and validates manifests. On errors, prints them (as JSON when `json`) and returns None.
 pub fn load_manifests(path: &Path, json: bool) -> anyhow::Result<Option<Loaded>> {
@@ -83,4 +85,41 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)
+}
+
+/// The done / failed / blocked report of an apply, for people.
+pub fn report_text(plan: &Plan, report: &Report) -> String {
+    let (done, failed, blocked) = report.counts();
+    if failed == 0 && blocked == 0 {
+        return format!(
+            "\nApply complete: {done} change{} done.\n",
+            if done == 1 { "" } else { "s" }
+        );
+    }
+    let mut out = format!("\nApply failed: {done} done, {failed} failed, {blocked} blocked.\n");
+    for (c, o) in plan.changes.iter().zip(&report.outcomes) {
+        let where_ = c
+            .provider
+            .as_deref()
+            .map_or("database".to_owned(), |p| format!("dashboard {p}"));
+        match o {
+            Outcome::Failed { error } => out.push_str(&format!(
+                "  failed:  {} {} {} ({where_}): {error}\n",
+                c.action.verb(),
+                c.kind,
+                c.name
+            )),
+            Outcome::Blocked { reason } => out.push_str(&format!(
+                "  blocked: {} {} {} ({where_}): {reason}\n",
+                c.action.verb(),
+                c.kind,
+                c.name
+            )),
+            Outcome::Done => {}
+        }
+    }
+    out.push_str(
+        "Run apply again once the cause is fixed: it continues from where this run stopped.\n",
+    );
+    out
 }

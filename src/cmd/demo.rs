@@ -20,7 +20,7 @@ use super::common::load_manifests;
 use crate::cli::{DemoArgs, GlobalArgs};
 use crate::config::Settings;
 use crate::manifest::kinds::{ProviderSpec, SecretRef};
-use crate::reconcile::apply::{execute, Outcome};
+use crate::reconcile::apply::execute;
 use crate::reconcile::{render, Engine};
 use crate::store::{default_holder, redact_url, Store, StoreError};
 use crate::tyk::sim::{self, Seed, SimConfig, SimHandle, DEFAULT_ORG_ID};
@@ -109,7 +109,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<u8> {
     );
     // Flushed so that a script reading our standard output through a pipe sees it now.
     let _ = std::io::stdout().flush();
-    shutdown_signal().await;
+    crate::tyk::sim::shutdown_signal().await;
     println!("Stopping the simulator.");
     sim.shutdown().await;
     Ok(0)
@@ -151,27 +151,8 @@ async fn apply(settings: &Settings, desired: &crate::desired::Desired) -> anyhow
         }
         print!("{}", render::text(&plan, color));
         let report = execute(&plan, &engine.store, &engine.clients, &lock).await?;
-        let (done, failed, blocked) = report.counts();
-        if report.is_success() {
-            println!(
-                "\nApply complete: {done} change{} done.",
-                if done == 1 { "" } else { "s" }
-            );
-            return Ok(0);
-        }
-        println!("\nApply failed: {done} done, {failed} failed, {blocked} blocked.");
-        for (c, o) in plan.changes.iter().zip(&report.outcomes) {
-            match o {
-                Outcome::Failed { error } => {
-                    println!("  failed:  {} {} {}: {error}", c.action.verb(), c.kind, c.name)
-                }
-                Outcome::Blocked { reason } => {
-                    println!("  blocked: {} {} {}: {reason}", c.action.verb(), c.kind, c.name)
-                }
-                Outcome::Done => {}
-            }
-        }
-        Ok(1)
+        print!("{}", super::common::report_text(&plan, &report));
+        Ok(if report.is_success() { 0 } else { 1 })
     }
     .await;
     if let Err(e) = lock.release().await {
@@ -342,26 +323,4 @@ fn relative(path: &Path) -> String {
         .unwrap_or_else(|| path.to_owned())
         .display()
         .to_string()
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
 }

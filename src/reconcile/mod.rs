@@ -26,21 +26,22 @@ pub enum EngineError {
     /// The database.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A client could not be built (e.g. its secret is not set).
-    #[error("provider {provider}: {source}")]
+    /// A client could not be built (e.g. its secret is not set). The client's error names the
+    /// provider already, and is not chained as a source so that it is not printed twice.
+    #[error("{cause}")]
     Client {
         /// Provider name.
         provider: String,
         /// Why.
-        source: Box<TykError>,
+        cause: Box<TykError>,
     },
     /// A Dashboard could not be listed.
-    #[error("cannot list the policies of provider {provider}: {source}")]
+    #[error("cannot list the policies: {cause}")]
     List {
         /// Provider name.
         provider: String,
         /// Why.
-        source: Box<TykError>,
+        cause: Box<TykError>,
     },
 }
 
@@ -79,7 +80,7 @@ impl Engine {
                 .and_then(DashboardClient::new)
                 .map_err(|source| EngineError::Client {
                     provider: name.clone(),
-                    source: Box::new(source),
+                    cause: Box::new(source),
                 })?;
             clients.insert(name.clone(), client);
         }
@@ -123,7 +124,7 @@ impl Engine {
         for (provider, result) in listings {
             let policies = result.map_err(|source| EngineError::List {
                 provider: provider.clone(),
-                source: Box::new(source),
+                cause: Box::new(source),
             })?;
             out.insert(provider, policies);
         }

@@ -499,7 +499,8 @@ pub async fn serve(
     handle.stop_and_save().await
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM (also used by `portalctl demo`).
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

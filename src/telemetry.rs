@@ -21,3 +21,11 @@ pub fn init(format: LogFormat, verbosity: i8) {
         LogFormat::Json => builder.json().try_init(),
     };
 }
+
+/// Resident memory of this process in MiB (Linux; 0 elsewhere), for progress logs at -v.
+pub fn rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096 / (1024 * 1024))
+}

@@ -22,7 +22,7 @@ pub fn load_manifests(path: &Path, json: bool) -> anyhow::Result<Option<Loaded>>
     let started = std::time::Instant::now();
     match manifest::load(path) {
         Ok(loaded) => {
-            tracing::debug!(elapsed = ?started.elapsed(), documents = loaded.documents, "loaded and validated the manifests");
+            tracing::debug!(elapsed = ?started.elapsed(), rss_mib = crate::telemetry::rss_mib(), documents = loaded.documents, "loaded and validated the manifests");
             for w in &loaded.warnings {
                 eprintln!(
                     "{}:{}:{}: warning: {}",

@@ -229,7 +229,7 @@ pub async fn execute(
     writes.extend(extra_writes);
     let db_started = Instant::now();
     let db_result = store.write(&writes).await;
-    tracing::debug!(elapsed = ?db_started.elapsed(), writes = writes.len(), "apply: database transaction done");
+    tracing::debug!(elapsed = ?db_started.elapsed(), rss_mib = crate::telemetry::rss_mib(), writes = writes.len(), "apply: database transaction done");
     let db_failed = match &db_result {
         Ok(()) => {
             for i in &db_members {
@@ -328,11 +328,7 @@ async fn run_forward(
     let mut write = None;
     for op in &c.ops {
         match op {
-            Op::CreatePolicy {
-                provider,
-                policy,
-                owned,
-            } => {
+            Op::CreatePolicy { provider, policy } => {
                 let client = &clients[provider];
                 let body: Policy = serde_json::from_value(policy.clone())
                     .map_err(|e| format!("invalid policy body in plan: {e}"))?;
@@ -348,7 +344,15 @@ async fn run_forward(
                         policy_id: body.id.clone(),
                         policy_mid: mid,
                         origin: Origin::Created,
-                        last_seen: owned.clone(),
+                        last_seen: Value::Object(
+                            policy
+                                .get("meta_data")
+                                .and_then(Value::as_object)
+                                .into_iter()
+                                .flatten()
+                                .map(|(k, v)| (format!("meta_data.{k}"), v.clone()))
+                                .collect(),
+                        ),
                     },
                 });
             }

@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 use super::docs::{
     self, desired_docs, desired_policies, get_path, normalize, owner_tag, project, DesiredPolicy,
 };
-use super::plan::{Action, Change, FieldChange, Impact, Op, Plan, PlanIssue, PolicyPatch, Target};
+use super::plan::{
+    object_fields, Action, Change, FieldChange, Impact, Op, Plan, PlanIssue, PolicyPatch, Target,
+};
 use crate::desired::{Desired, Kind};
 use crate::store::{DbWrite, Origin, PolicyRefRow, Snapshot, Status};
 use crate::tyk::Policy;
@@ -86,7 +88,7 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
 
     let t0 = std::time::Instant::now();
     let dps = desired_policies(desired, &opts.instance);
-    tracing::debug!(elapsed = ?t0.elapsed(), "diff: listings and desired policies");
+    tracing::debug!(elapsed = ?t0.elapsed(), rss_mib = crate::telemetry::rss_mib(), "diff: listings and desired policies");
     for dp in &dps {
         let w = watch.entry(dp.provider.clone()).or_default();
         w.insert(dp.id.clone());
@@ -134,7 +136,7 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                     policy_id: pol.id.clone(),
                     policy_mid: pol.mid.clone(),
                     origin: if dp.adopt.is_some() { Origin::Adopted } else { Origin::Created },
-                    last_seen: Value::Object(dp.owned.clone()),
+                    last_seen: shared_keys_written(&dp.owned),
                 };
                 if !patch.is_empty() {
                     dash_changes.push(Change {
@@ -188,25 +190,26 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                     continue;
                 }
                 let body = dp.create_body();
-                let fields = created_fields(&body);
                 dash_changes.push(Change {
                     action: Action::Create,
                     kind: dp.kind,
                     name: dp.name.clone(),
                     provider: Some(dp.provider.clone()),
                     target: Target::Dashboard,
-                    fields,
+                    // The fields of a new policy are shown from its body (`Change::shown_fields`).
+                    fields: vec![],
                     impact,
-                    ops: vec![Op::CreatePolicy { provider: dp.provider.clone(), policy: body, owned: Value::Object(dp.owned.clone()) }],
+                    ops: vec![Op::CreatePolicy { provider: dp.provider.clone(), policy: body }],
                 });
             }
         }
     }
 
-    tracing::debug!(elapsed = ?t0.elapsed(), "diff: policies compared");
+    drop(dps);
+    tracing::debug!(elapsed = ?t0.elapsed(), rss_mib = crate::telemetry::rss_mib(), "diff: policies compared");
     // Desired database objects.
     let docs = desired_docs(desired);
-    tracing::debug!(elapsed = ?t0.elapsed(), "diff: desired docs");
+    tracing::debug!(elapsed = ?t0.elapsed(), rss_mib = crate::telemetry::rss_mib(), "diff: desired docs");
     let desired_keys: BTreeSet<(Kind, String)> =
         docs.iter().map(|(k, n, _, _)| (*k, n.clone())).collect();
     for (kind, name, doc, logo) in docs {
@@ -215,7 +218,7 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
         let mut fields = vec![];
         let action = match actual.db.objects.get(&key) {
             None => {
-                fields = object_fields(None, &doc);
+                // The fields of a new object are shown from its document (`Change::shown_fields`).
                 ops.push(Op::Db(DbWrite::Upsert {
                     kind,
                     name: name.clone(),
@@ -225,7 +228,12 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                 Some(Action::Create)
             }
             Some(have) => {
-                fields = object_fields(Some(&have.doc), &doc);
+                // Same text, same document: the common case costs no parsing.
+                let text = doc.to_string();
+                if have.doc != text {
+                    let before: Value = serde_json::from_str(&have.doc).unwrap_or(Value::Null);
+                    fields = object_fields(Some(&before), &doc);
+                }
                 if have.status == Status::Retired {
                     fields.push(FieldChange {
                         path: "status".into(),
@@ -248,11 +256,14 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
         };
         let reference = ref_writes.remove(&key);
         if let Some((before, after)) = reference {
-            fields.push(FieldChange {
-                path: "policy".into(),
-                before: before.map(|b| json!({"id": b.policy_id, "_id": b.policy_mid})),
-                after: Some(json!({"id": after.policy_id, "_id": after.policy_mid})),
-            });
+            // A new row shows its reference among its fields already (`Change::shown_fields`).
+            if action != Some(Action::Create) {
+                fields.push(FieldChange {
+                    path: "policy".into(),
+                    before: before.map(|b| json!({"id": b.policy_id, "_id": b.policy_mid})),
+                    after: Some(json!({"id": after.policy_id, "_id": after.policy_mid})),
+                });
+            }
             ops.push(Op::Db(DbWrite::PutPolicyRef {
                 kind,
                 name: name.clone(),
@@ -486,9 +497,9 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
     changes.extend(db_removals);
     changes.extend(removal_dash);
 
-    tracing::debug!(elapsed = ?t0.elapsed(), "diff: all compared");
+    tracing::debug!(elapsed = ?t0.elapsed(), rss_mib = crate::telemetry::rss_mib(), "diff: all compared");
     let fingerprint = fingerprint(actual, &opts.instance, &watch);
-    tracing::debug!(elapsed = ?t0.elapsed(), "diff: fingerprint");
+    tracing::debug!(elapsed = ?t0.elapsed(), rss_mib = crate::telemetry::rss_mib(), "diff: fingerprint");
     let mut plan = Plan::new(&opts.instance, fingerprint, changes, warnings, errors);
     plan.watch = watch;
     plan
@@ -630,76 +641,17 @@ fn policy_patch(
     (patch, fields)
 }
 
-/// The fields shown for a policy about to be created.
-fn created_fields(body: &Value) -> Vec<FieldChange> {
-    let mut out = Vec::new();
-    if let Some(obj) = body.as_object() {
-        for key in [
-            "id",
-            "name",
-            "partitions",
-            "rate",
-            "per",
-            "quota_max",
-            "quota_renewal_rate",
-            "key_expires_in",
-            "access_rights",
-            "meta_data",
-            "tags",
-        ] {
-            if let Some(v) = obj.get(key) {
-                let empty = v.as_object().is_some_and(Map::is_empty);
-                if !empty {
-                    out.push(FieldChange {
-                        path: key.into(),
-                        before: None,
-                        after: Some(v.clone()),
-                    });
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Top-level fields of a document that differ (all of them for a new object).
-fn object_fields(before: Option<&Value>, after: &Value) -> Vec<FieldChange> {
-    let empty = Map::new();
-    let b = before.and_then(Value::as_object).unwrap_or(&empty);
-    let a = after.as_object().unwrap_or(&empty);
-    let mut out = Vec::new();
-    for (k, v) in a {
-        let old = b.get(k);
-        let absent = |x: Option<&Value>| x.is_none_or(is_blank);
-        if old != Some(v) && !(absent(old) && is_blank(v)) {
-            out.push(FieldChange {
-                path: k.clone(),
-                before: old.cloned(),
-                after: Some(v.clone()),
-            });
-        }
-    }
-    for (k, v) in b {
-        if !a.contains_key(k) && !is_blank(v) {
-            out.push(FieldChange {
-                path: k.clone(),
-                before: Some(v.clone()),
-                after: None,
-            });
-        }
-    }
-    out
-}
-
-fn is_blank(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        Value::String(s) => s.is_empty(),
-        Value::Number(_) => false,
-    }
+/// What `last_seen` of a policy reference records: the keys of shared maps (`meta_data`) that
+/// portalctl wrote, so that a key dropped from the manifest can be removed later while keys
+/// others wrote are kept.
+pub fn shared_keys_written(owned: &Map<String, Value>) -> Value {
+    Value::Object(
+        owned
+            .iter()
+            .filter(|(k, _)| k.starts_with("meta_data."))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
 }
 
 /// Policy ids and names per provider that a plan depends on.
@@ -713,7 +665,7 @@ pub fn fingerprint(actual: &Actual, instance: &str, watch: &Watch) -> String {
     let mut h = Sha256::new();
     for ((kind, name), obj) in &actual.db.objects {
         h.update(format!("o\0{kind}\0{name}\0{:?}\0", obj.status));
-        let _ = serde_json::to_writer(HashWriter(&mut h), &obj.doc);
+        h.update(obj.doc.as_bytes());
     }
     for ((kind, name), r) in &actual.db.policy_refs {
         h.update(format!(

@@ -119,7 +119,7 @@ impl Engine {
                 .map(|(name, client)| async move { (name.clone(), client.list_policies().await) }),
         )
         .await;
-        tracing::debug!(elapsed = ?started.elapsed(), "listed the Dashboards' policies");
+        tracing::debug!(elapsed = ?started.elapsed(), rss_mib = crate::telemetry::rss_mib(), "listed the Dashboards' policies");
         let mut out = BTreeMap::new();
         for (provider, result) in listings {
             let policies = result.map_err(|source| EngineError::List {
@@ -156,7 +156,7 @@ impl Engine {
                 revoke_retired,
             },
         );
-        tracing::debug!(elapsed = ?started.elapsed(), changes = plan.changes.len(), "computed the plan");
+        tracing::debug!(elapsed = ?started.elapsed(), rss_mib = crate::telemetry::rss_mib(), changes = plan.changes.len(), "computed the plan");
         plan.providers = self.providers.clone();
         plan
     }

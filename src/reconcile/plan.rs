@@ -135,8 +135,6 @@ pub enum Op {
         provider: String,
         /// The complete policy body, with its deterministic `id`.
         policy: Value,
-        /// The owned fields by dotted path, recorded as the policy reference's `last_seen`.
-        owned: Value,
     },
     /// Read a policy, patch the fields portalctl owns, write it back.
     PatchPolicy {
@@ -192,6 +190,32 @@ pub struct Change {
     pub impact: Option<Impact>,
     /// How apply carries it out.
     pub ops: Vec<Op>,
+}
+
+impl Change {
+    /// The fields to show: the stored changed fields, or for a creation every field of the new
+    /// policy or row (derived here rather than stored, since a first apply creates thousands).
+    pub fn shown_fields(&self) -> std::borrow::Cow<'_, [FieldChange]> {
+        if self.action != Action::Create || !self.fields.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.fields);
+        }
+        let mut out = Vec::new();
+        for op in &self.ops {
+            match op {
+                Op::CreatePolicy { policy, .. } => out.extend(created_fields(policy)),
+                Op::Db(DbWrite::Upsert { doc, .. }) => out.extend(object_fields(None, doc)),
+                Op::Db(DbWrite::PutPolicyRef { policy, .. }) => out.push(FieldChange {
+                    path: "policy".into(),
+                    before: None,
+                    after: Some(
+                        serde_json::json!({"id": policy.policy_id, "_id": policy.policy_mid}),
+                    ),
+                }),
+                _ => {}
+            }
+        }
+        std::borrow::Cow::Owned(out)
+    }
 }
 
 /// Counts per action for the summary line.
@@ -332,4 +356,76 @@ fn summarize(changes: &[Change]) -> Summary {
         }
     }
     s
+}
+
+/// The fields shown for a policy about to be created.
+pub(crate) fn created_fields(body: &Value) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    if let Some(obj) = body.as_object() {
+        for key in [
+            "id",
+            "name",
+            "partitions",
+            "rate",
+            "per",
+            "quota_max",
+            "quota_renewal_rate",
+            "key_expires_in",
+            "access_rights",
+            "meta_data",
+            "tags",
+        ] {
+            if let Some(v) = obj.get(key) {
+                let empty = v.as_object().is_some_and(Map::is_empty);
+                if !empty {
+                    out.push(FieldChange {
+                        path: key.into(),
+                        before: None,
+                        after: Some(v.clone()),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Top-level fields of a document that differ (all of them for a new object).
+pub(crate) fn object_fields(before: Option<&Value>, after: &Value) -> Vec<FieldChange> {
+    let empty = Map::new();
+    let b = before.and_then(Value::as_object).unwrap_or(&empty);
+    let a = after.as_object().unwrap_or(&empty);
+    let mut out = Vec::new();
+    for (k, v) in a {
+        let old = b.get(k);
+        let absent = |x: Option<&Value>| x.is_none_or(is_blank);
+        if old != Some(v) && !(absent(old) && is_blank(v)) {
+            out.push(FieldChange {
+                path: k.clone(),
+                before: old.cloned(),
+                after: Some(v.clone()),
+            });
+        }
+    }
+    for (k, v) in b {
+        if !a.contains_key(k) && !is_blank(v) {
+            out.push(FieldChange {
+                path: k.clone(),
+                before: Some(v.clone()),
+                after: None,
+            });
+        }
+    }
+    out
+}
+
+fn is_blank(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::String(s) => s.is_empty(),
+        Value::Number(_) => false,
+    }
 }

@@ -35,7 +35,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
                 marker.to_string()
             };
             let _ = writeln!(out, "    {marker} {}{}", c.name, action_note(c));
-            for f in &c.fields {
+            for f in c.shown_fields().iter() {
                 write_field(
                     &mut out,
                     c.action,
@@ -94,7 +94,7 @@ pub fn markdown(plan: &Plan) -> String {
                     Action::Update | Action::Tag => '!',
                 };
                 let _ = writeln!(out, "{marker} {} {}{}", c.kind, c.name, action_note(c));
-                for f in &c.fields {
+                for f in c.shown_fields().iter() {
                     write_field(
                         &mut out,
                         c.action,
@@ -125,9 +125,15 @@ pub fn markdown(plan: &Plan) -> String {
     out
 }
 
-/// The JSON plan (the same document `plan --out` saves).
+/// The JSON plan (the same document `plan --out` saves). Creations list their fields too.
 pub fn json(plan: &Plan) -> String {
-    serde_json::to_string_pretty(plan)
+    let mut plan = plan.clone();
+    for c in &mut plan.changes {
+        if c.fields.is_empty() {
+            c.fields = c.shown_fields().into_owned();
+        }
+    }
+    serde_json::to_string_pretty(&plan)
         .unwrap_or_else(|e| format!("{{\"errors\":[{{\"message\":\"cannot render plan: {e}\"}}]}}"))
 }
 

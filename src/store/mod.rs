@@ -111,8 +111,9 @@ impl Status {
 /// A manifest object as stored: its canonical document and status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DbObject {
-    /// The canonical JSON the reconciler compares field by field.
-    pub doc: Value,
+    /// The canonical JSON the reconciler compares, as stored: kept as text (parsed only when it
+    /// differs from the desired document) because a snapshot holds every object.
+    pub doc: String,
     /// Active unless retired (products and plans only).
     pub status: Status,
 }
@@ -147,7 +148,8 @@ pub struct PolicyRefRow {
     pub policy_mid: String,
     /// Created or adopted.
     pub origin: Origin,
-    /// The owned fields as last written or read.
+    /// The keys of shared maps (`meta_data.KEY` → value) portalctl last wrote on the policy, so
+    /// a key later dropped from the manifest can be removed without touching others' keys.
     pub last_seen: Value,
 }
 
@@ -440,11 +442,9 @@ impl Store {
                 let name: String = row.try_get(0).map_err(query_err("reading a name"))?;
                 let status: String = row.try_get(1).map_err(query_err("reading a status"))?;
                 let doc: String = row.try_get(2).map_err(query_err("reading a document"))?;
-                let doc = serde_json::from_str(&doc).map_err(|source| StoreError::Corrupt {
-                    kind,
-                    name: name.clone(),
-                    source,
-                })?;
+                if let Err(source) = serde_json::from_str::<serde::de::IgnoredAny>(&doc) {
+                    return Err(StoreError::Corrupt { kind, name, source });
+                }
                 let status = if status == "retired" {
                     Status::Retired
                 } else {

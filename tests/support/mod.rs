@@ -79,6 +79,41 @@ pub struct World {
     pub secret_file: PathBuf,
 }
 
+impl Drop for World {
+    /// Drops the test's PostgreSQL database so the server does not fill up with them.
+    fn drop(&mut self) {
+        let Some(name) = self
+            .db_url
+            .strip_prefix("postgres")
+            .and_then(|u| u.rsplit_once('/'))
+            .map(|(_, n)| n.to_owned())
+        else {
+            return;
+        };
+        if !name.starts_with("portalctl_test_") {
+            return;
+        }
+        // Drop runs inside the test's runtime: use a thread with a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 impl World {
     pub async fn new(backend: Backend) -> Option<World> {
         Self::with_sim(backend, SimConfig::default()).await

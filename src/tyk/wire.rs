@@ -5,7 +5,6 @@
 //! read-modify-write never drops what someone else set. They must not hold portalctl concepts:
 //! converting products and plans into policies belongs to the reconciler.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use secrecy::SecretString;
@@ -56,7 +55,7 @@ pub struct Policy {
     pub max_query_depth: i64,
     /// Which APIs and versions a key may call, by api id.
     #[serde(deserialize_with = "null_as_default")]
-    pub access_rights: BTreeMap<String, AccessDefinition>,
+    pub access_rights: AccessRights,
     /// Which parts of this policy apply.
     #[serde(deserialize_with = "null_as_default")]
     pub partitions: Partitions,
@@ -94,7 +93,7 @@ impl Default for Policy {
             throttle_interval: -1.0,
             throttle_retry_limit: -1.0,
             max_query_depth: -1,
-            access_rights: BTreeMap::new(),
+            access_rights: AccessRights::default(),
             partitions: Partitions::default(),
             tags: Vec::new(),
             meta_data: Map::new(),
@@ -104,6 +103,106 @@ impl Default for Policy {
             state: "active".to_owned(),
             extra: Map::new(),
         }
+    }
+}
+
+/// A policy's `access_rights`: API id → access definition, in the order the Dashboard sent them.
+///
+/// A small vector rather than a `BTreeMap`: policies grant one or a few APIs, and a `BTreeMap`
+/// allocates a node of eleven slots (about 2 KB here) even for one entry, which made a listing of
+/// 20,000 policies several times larger than its JSON (BENCHMARKS.md, Dashboard client).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccessRights(Vec<(String, AccessDefinition)>);
+
+impl AccessRights {
+    /// The definition for an API id.
+    pub fn get(&self, api_id: &str) -> Option<&AccessDefinition> {
+        self.0.iter().find(|(k, _)| k == api_id).map(|(_, v)| v)
+    }
+    /// Sets the definition for an API id, replacing an existing one in place.
+    pub fn insert(&mut self, api_id: String, def: AccessDefinition) {
+        match self.0.iter_mut().find(|(k, _)| *k == api_id) {
+            Some((_, v)) => *v = def,
+            None => self.0.push((api_id, def)),
+        }
+    }
+    /// Removes an API id.
+    pub fn remove(&mut self, api_id: &str) -> Option<AccessDefinition> {
+        let i = self.0.iter().position(|(k, _)| k == api_id)?;
+        Some(self.0.remove(i).1)
+    }
+    /// (API id, definition) pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &AccessDefinition)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+    /// The definitions, to change in place.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut AccessDefinition> {
+        self.0.iter_mut().map(|(_, v)| v)
+    }
+    /// The definitions.
+    pub fn values(&self) -> impl Iterator<Item = &AccessDefinition> {
+        self.0.iter().map(|(_, v)| v)
+    }
+    /// Number of APIs.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// True when the policy grants no API.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::ops::Index<&str> for AccessRights {
+    type Output = AccessDefinition;
+    fn index(&self, api_id: &str) -> &AccessDefinition {
+        self.get(api_id)
+            .unwrap_or_else(|| panic!("no access rights for API {api_id:?}"))
+    }
+}
+
+impl FromIterator<(String, AccessDefinition)> for AccessRights {
+    fn from_iter<I: IntoIterator<Item = (String, AccessDefinition)>>(iter: I) -> Self {
+        let mut out = AccessRights::default();
+        for (k, v) in iter {
+            out.insert(k, v);
+        }
+        out
+    }
+}
+
+impl Serialize for AccessRights {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for AccessRights {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = AccessRights;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of API id to access definition")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<AccessRights, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(1).min(64));
+                while let Some((k, v)) = map.next_entry::<String, AccessDefinition>()? {
+                    out.push((k, v));
+                }
+                out.shrink_to_fit();
+                Ok(AccessRights(out))
+            }
+        }
+        d.deserialize_map(Visit)
     }
 }
 

@@ -13,6 +13,26 @@ Exit codes:
 
 Every flag can also be set from the environment as PORTALCTL_<FLAG>, e.g. PORTALCTL_DATABASE.";
 
+const PLAN_HELP: &str = "\
+Examples:
+  portalctl plan -f examples/b2b
+  portalctl plan -f manifests/ --out plan.json --detailed-exitcode
+  portalctl plan -f manifests/ --output markdown > comment.md
+
+Exit codes: 0 no errors (with --detailed-exitcode: no changes), 1 error, 2 changes (only with
+--detailed-exitcode). JSON output is printed whatever the exit code.";
+
+const APPLY_HELP: &str = "\
+Examples:
+  portalctl apply -f examples/b2b --yes
+  portalctl apply plan.json
+  portalctl apply -f manifests/ --lock-timeout 2m --revoke-retired
+
+Order: Dashboard creates/updates/tags, one database transaction, then retirements and deletions.
+Only policies tagged portalctl:<instance> (or adopted with policy.id) are ever changed.
+Exit codes: 0 applied (or nothing to do), 1 error (invalid manifests, unreachable Dashboard, stale
+plan, lock held past --lock-timeout, or some changes failed: the report lists done/failed/blocked).";
+
 /// A developer portal for the Tyk API gateway, run as code.
 ///
 /// Describe your portal in YAML manifests (Tyk Dashboards, API products, plans, catalogs,
@@ -100,12 +120,12 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show what `apply` would change in the database and the Dashboards
     #[command(
-        after_help = "Examples:\n  portalctl plan -f examples/b2b\n  portalctl plan -f manifests/ --out plan.json --detailed-exitcode\n  portalctl plan -f manifests/ --output markdown > comment.md"
+        after_help = PLAN_HELP
     )]
     Plan(PlanArgs),
     /// Make the database and the Dashboards match the manifests
     #[command(
-        after_help = "Examples:\n  portalctl apply -f examples/b2b --yes\n  portalctl apply plan.json\n  portalctl apply -f manifests/ --lock-timeout 2m --revoke-retired"
+        after_help = APPLY_HELP
     )]
     Apply(ApplyArgs),
     /// Write manifests for tagged Dashboard policies that no manifest manages yet

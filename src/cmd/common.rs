@@ -43,7 +43,7 @@ pub fn load_manifests(path: &Path, json: bool) -> anyhow::Result<Option<Loaded>>
                     .collect();
                 println!("{}", serde_json::json!({"errors": errors, "warnings": []}));
             } else {
-                eprint!("{diags}");
+                eprintln!("{}", diags.to_string().trim_end());
                 eprintln!(
                     "{} error{} in the manifests; nothing was read or changed.",
                     diags.0.len(),

@@ -115,21 +115,11 @@ pub async fn execute(
     let forward: Vec<usize> = (0..n)
         .filter(|&i| is_forward_dashboard(&plan.changes[i]))
         .collect();
-    let progress = Progress::new("Dashboard changes", forward.len());
-    let results: Vec<(usize, Result<Option<DbWrite>, String>)> =
-        stream::iter(forward.iter().copied())
-            .map(|i| {
-                let c = &plan.changes[i];
-                let progress = &progress;
-                async move {
-                    let r = run_forward(c, clients).await;
-                    progress.tick();
-                    (i, r)
-                }
-            })
-            .buffer_unordered(256)
-            .collect()
-            .await;
+    let started = Instant::now();
+    let results = run_each(plan, forward, "Dashboard changes", |c| {
+        run_forward(c, clients)
+    })
+    .await;
     for (i, r) in results {
         match r {
             Ok(w) => {
@@ -172,7 +162,7 @@ pub async fn execute(
         }
     }
 
-    tracing::debug!(elapsed = ?progress.started.elapsed(), "apply: Dashboard creates, updates and tags done");
+    tracing::debug!(elapsed = ?started.elapsed(), rss_mib = crate::telemetry::rss_mib(), "apply: Dashboard creates, updates and tags done");
     // 3. One database transaction.
     let blocked_by = |c: &Change| -> Option<String> {
         if failed_objects.contains(&key(c)) {
@@ -259,7 +249,6 @@ pub async fn execute(
             c.target == Target::Dashboard && !is_forward_dashboard(c) && outcomes[i].is_none()
         })
         .collect();
-    let progress = Progress::new("Dashboard removals", backward.len());
     let db_not_done: BTreeSet<(Kind, String)> = plan
         .changes
         .iter()
@@ -285,19 +274,10 @@ pub async fn execute(
             to_run.push(i);
         }
     }
-    let results: Vec<(usize, Result<(), String>)> = stream::iter(to_run)
-        .map(|i| {
-            let c = &plan.changes[i];
-            let progress = &progress;
-            async move {
-                let r = run_backward(c, clients).await;
-                progress.tick();
-                (i, r)
-            }
-        })
-        .buffer_unordered(256)
-        .collect()
-        .await;
+    let results = run_each(plan, to_run, "Dashboard removals", |c| {
+        run_backward(c, clients)
+    })
+    .await;
     for (i, r) in results {
         outcomes[i] = Some(match r {
             Ok(()) => Outcome::Done,
@@ -305,6 +285,32 @@ pub async fn execute(
         });
     }
     Ok(finish(outcomes, "not reached"))
+}
+
+/// Runs one step for each of the given changes, many at once (each Dashboard client bounds its
+/// own requests in flight), logging progress; results come back with their change's index.
+async fn run_each<'a, T, F, Fut>(
+    plan: &'a Plan,
+    indices: Vec<usize>,
+    what: &'static str,
+    step: F,
+) -> Vec<(usize, T)>
+where
+    F: Fn(&'a Change) -> Fut,
+    Fut: std::future::Future<Output = T> + 'a,
+{
+    let progress = Progress::new(what, indices.len());
+    let progress = &progress;
+    let step = &step;
+    stream::iter(indices)
+        .map(|i| async move {
+            let r = step(&plan.changes[i]).await;
+            progress.tick();
+            (i, r)
+        })
+        .buffer_unordered(256)
+        .collect()
+        .await
 }
 
 fn finish(outcomes: Vec<Option<Outcome>>, reason: &str) -> Report {

@@ -55,6 +55,9 @@ async fn exit_codes_follow_the_spec(backend: Backend) {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let plain = w.cli(&["plan", "-f", "manifests"]);
     assert_eq!(plain.status.code(), Some(0));
+    let out = w.cli(&["plan", "-f", "manifests", "--target", "kind/x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("unknown kind"), "{}", text(&out));
 
     let plans = B2B[1].1.replace(
         "quota: {requests: 1000, per: 30d}",
@@ -65,6 +68,35 @@ async fn exit_codes_follow_the_spec(backend: Backend) {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("quota_max: 1000 -> 2000"), "{t}");
+    // --target keeps only the named objects' changes.
+    let out = w.cli(&[
+        "plan",
+        "-f",
+        "manifests",
+        "--target",
+        "plan/enterprise",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "nothing changes for the Enterprise plan: {}",
+        text(&out)
+    );
+    let out = w.cli(&[
+        "plan",
+        "-f",
+        "manifests",
+        "--target",
+        "plan/free",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("Plan: 0 to create, 2 to update"),
+        "{}",
+        text(&out)
+    );
     // JSON output is printed whatever the exit code, and parses.
     let out = w.cli(&[
         "plan",
@@ -164,6 +196,48 @@ async fn a_held_lock_stops_a_second_apply_until_released(backend: Backend) {
     let out = w.cli(&["apply", "-f", "manifests", "--lock-timeout", "20s"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     release.await.unwrap();
+}
+
+async fn two_applies_at_once_one_proceeds_the_other_names_the_holder(backend: Backend) {
+    let Some(w) = World::with_sim(
+        backend,
+        portalctl::tyk::sim::SimConfig {
+            latency: Duration::from_millis(100),
+            ..Default::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    w.write(B2B);
+    let first = std::process::Command::new(env!("CARGO_BIN_EXE_portalctl"))
+        .args(["apply", "-f", "manifests"])
+        .env("PORTALCTL_DATABASE", &w.db_url)
+        .env("NO_COLOR", "1")
+        .current_dir(w.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = first.id();
+    let store = w.store().await;
+    for _ in 0..200 {
+        if store.lock_holder().await.unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let second = w.cli(&["apply", "-f", "manifests"]);
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    assert!(
+        text(&second).contains(&format!("(pid {pid})")),
+        "names the holder: {}",
+        text(&second)
+    );
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert!(w.plan().await.is_empty());
 }
 
 async fn a_killed_apply_leaves_a_lock_that_expires(backend: Backend) {
@@ -348,6 +422,7 @@ on_both_backends!(
     exit_codes_follow_the_spec,
     saved_plans_apply_exactly_and_refuse_when_stale,
     a_held_lock_stops_a_second_apply_until_released,
+    two_applies_at_once_one_proceeds_the_other_names_the_holder,
     a_killed_apply_leaves_a_lock_that_expires,
     an_empty_manifest_set_is_refused,
     secrets_never_appear_in_output_or_logs,

@@ -35,28 +35,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
                 marker.to_string()
             };
             let _ = writeln!(out, "    {marker} {}{}", c.name, action_note(c));
-            for f in c.shown_fields().iter() {
-                write_field(
-                    &mut out,
-                    c.action,
-                    &f.path,
-                    f.before.as_ref(),
-                    f.after.as_ref(),
-                    "        ",
-                );
-            }
-            if let Some(i) = c.impact {
-                let _ = write!(
-                    out,
-                    "        impact: {} active credential{}",
-                    i.active_credentials,
-                    plural(i.active_credentials)
-                );
-                if i.revoked_credentials > 0 {
-                    let _ = write!(out, ", {} to be revoked", i.revoked_credentials);
-                }
-                out.push('\n');
-            }
+            write_details(&mut out, c, "        ");
         }
         out.push('\n');
     }
@@ -94,24 +73,7 @@ pub fn markdown(plan: &Plan) -> String {
                     Action::Update | Action::Tag => '!',
                 };
                 let _ = writeln!(out, "{marker} {} {}{}", c.kind, c.name, action_note(c));
-                for f in c.shown_fields().iter() {
-                    write_field(
-                        &mut out,
-                        c.action,
-                        &f.path,
-                        f.before.as_ref(),
-                        f.after.as_ref(),
-                        "    ",
-                    );
-                }
-                if let Some(i) = c.impact {
-                    let _ = writeln!(
-                        out,
-                        "    impact: {} active credential{}",
-                        i.active_credentials,
-                        plural(i.active_credentials)
-                    );
-                }
+                write_details(&mut out, c, "    ");
             }
             out.push_str("```\n\n</details>\n\n");
         }
@@ -163,6 +125,32 @@ fn groups(plan: &Plan) -> Vec<(String, Vec<&Change>)> {
         sorted.push((t, cs));
     }
     sorted
+}
+
+/// The changed fields of a change, then its impact on developers.
+fn write_details(out: &mut String, c: &Change, indent: &str) {
+    for f in c.shown_fields().iter() {
+        write_field(
+            out,
+            c.action,
+            &f.path,
+            f.before.as_ref(),
+            f.after.as_ref(),
+            indent,
+        );
+    }
+    if let Some(i) = c.impact {
+        let _ = write!(
+            out,
+            "{indent}impact: {} active credential{}",
+            i.active_credentials,
+            plural(i.active_credentials)
+        );
+        if i.revoked_credentials > 0 {
+            let _ = write!(out, ", {} to be revoked", i.revoked_credentials);
+        }
+        out.push('\n');
+    }
 }
 
 fn action_note(c: &Change) -> &'static str {

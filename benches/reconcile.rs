@@ -139,6 +139,20 @@ async fn postgres_url() -> Option<String> {
     Some(format!("{}/{name}", admin.rsplit_once('/')?.0))
 }
 
+async fn drop_database(url: &str) {
+    use sqlx::Connection;
+    let admin = std::env::var("PORTALCTL_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let Some((_, name)) = url.rsplit_once('/') else {
+        return;
+    };
+    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
 fn main() {
     let scale: f64 = std::env::var("SCALE")
         .ok()
@@ -207,6 +221,9 @@ fn main() {
             println!("  no-op plan:           {noop_plan:8.2} s   ratio to baseline {:.2}   peak RSS {plan_rss:.0} MB", noop_plan / baseline);
             println!("  no-op apply:          {noop_apply:8.2} s   peak RSS {apply_rss:.0} MB   list calls {}   writes {}", counts.get("GET /api/portal/policies"), counts.writes());
             sim.shutdown().await;
+            if backend == "postgres" {
+                drop_database(&db).await;
+            }
         }
     });
 }

@@ -163,15 +163,35 @@ async fn locked(
         }
         return Ok(0);
     }
-    if !json_out {
+    let ask = plan.is_destructive() && !args.yes && std::io::stdin().is_terminal();
+    let plan = std::sync::Arc::new(plan);
+    // Without a question to ask, the plan (tens of megabytes of text for a first apply at scale)
+    // is rendered and printed while the Dashboard work runs, which mostly waits on the network.
+    let printer = if json_out {
+        None
+    } else if ask {
         print!("{}", render::text(&plan, super::stdout_color()));
-    }
-    if plan.is_destructive() && !args.yes && std::io::stdin().is_terminal() && !confirm()? {
-        println!("Apply cancelled; nothing was changed.");
-        return Ok(1);
-    }
+        if !confirm()? {
+            println!("Apply cancelled; nothing was changed.");
+            return Ok(1);
+        }
+        None
+    } else {
+        let plan = plan.clone();
+        Some(tokio::task::spawn_blocking(move || {
+            use std::io::Write as _;
+            let text = render::text(&plan, super::stdout_color());
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }))
+    };
 
-    let report = execute(&plan, &engine.store, &engine.clients, lock).await?;
+    let report = execute(&plan, &engine.store, &engine.clients, lock).await;
+    if let Some(printer) = printer {
+        let _ = printer.await;
+    }
+    let report = report?;
     if json_out {
         println!("{}", report_json(&plan, &report));
     } else {

@@ -20,9 +20,19 @@ async fn first_apply_creates_then_second_is_a_no_op(backend: Backend) {
     let Some(w) = World::new(backend).await else {
         return;
     };
+    // The Dashboard knows the payments API (whose manifest gives no name) but not accounts-api.
+    w.sim.insert_api(
+        json!({"api_id": "payments-api", "name": "Payments (Dashboard name)", "active": true}),
+    );
     w.write(B2B);
     let (plan, report) = w.apply().await;
     assert!(report.is_success(), "{:?}", report.outcomes);
+    assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+    assert!(
+        plan.warnings[0].contains("no API with id \"accounts-api\""),
+        "{:?}",
+        plan.warnings
+    );
     let dash: Vec<_> = plan
         .changes
         .iter()
@@ -55,6 +65,12 @@ async fn first_apply_creates_then_second_is_a_no_op(backend: Backend) {
     assert_eq!(accounts.tags, tags);
     assert_eq!(accounts.state, "active");
     assert!(accounts.active);
+
+    let payments = find(&policies, "portalctl-default-product-payments");
+    assert_eq!(
+        payments.access_rights["payments-api"].api_name, "Payments (Dashboard name)",
+        "filled from the API list"
+    );
 
     let free = find(&policies, "portalctl-default-plan-free");
     assert_eq!((free.rate, free.per), (10.0, 1.0));

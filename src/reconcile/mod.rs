@@ -146,6 +146,82 @@ impl Engine {
         Ok((self.diff(desired, &actual, revoke_retired), actual))
     }
 
+    /// Checks the APIs of product policies about to be created or changed against each
+    /// provider's API list, and fills `api_name` where the manifest gives no name (SPEC's
+    /// contract: "use it to check that the APIs a product names exist, and to fill api_name").
+    /// Only providers with such changes are asked, so a no-op plan still makes one call per
+    /// provider.
+    async fn check_apis(&self, plan: &mut Plan) {
+        use plan::{Op, Target};
+        let wanted: std::collections::BTreeSet<String> = plan
+            .changes
+            .iter()
+            .filter(|c| c.kind == crate::desired::Kind::Product && c.target == Target::Dashboard)
+            .filter(|c| matches!(c.action, Action::Create | Action::Update | Action::Tag))
+            .filter_map(|c| c.provider.clone())
+            .collect();
+        for provider in wanted {
+            let Some(client) = self.clients.get(&provider) else {
+                continue;
+            };
+            let apis = match client.list_apis().await {
+                Ok(apis) => apis,
+                Err(e) => {
+                    plan.warnings
+                        .push(format!("cannot check the products' APIs: {e}"));
+                    continue;
+                }
+            };
+            let names: BTreeMap<&str, &str> = apis
+                .iter()
+                .map(|a| (a.api_id.as_str(), a.name.as_str()))
+                .collect();
+            let mut warnings = Vec::new();
+            for c in plan.changes.iter_mut().filter(|c| {
+                c.provider.as_deref() == Some(provider.as_str())
+                    && c.kind == crate::desired::Kind::Product
+            }) {
+                for op in &mut c.ops {
+                    let definitions: Vec<&mut serde_json::Value> = match op {
+                        Op::CreatePolicy { policy, .. } => policy
+                            .get_mut("access_rights")
+                            .and_then(serde_json::Value::as_object_mut)
+                            .map(|m| m.values_mut().collect())
+                            .unwrap_or_default(),
+                        Op::PatchPolicy { patch, .. } => patch
+                            .set
+                            .iter_mut()
+                            .filter(|(k, _)| k.starts_with("access_rights."))
+                            .map(|(_, v)| v)
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    for def in definitions {
+                        let Some(obj) = def.as_object_mut() else {
+                            continue;
+                        };
+                        let id = obj
+                            .get("api_id")
+                            .and_then(serde_json::Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned();
+                        match names.get(id.as_str()) {
+                            Some(name) if !obj.contains_key("api_name") => {
+                                obj.insert("api_name".into(), serde_json::Value::String((*name).to_owned()));
+                            }
+                            Some(_) => {}
+                            None => warnings.push(format!(
+                                "Product {}: provider {provider} has no API with id {id:?}; keys for this product will not reach it",
+                                c.name
+                            )),
+                        }
+                    }
+                }
+            }
+            plan.warnings.extend(warnings);
+        }
+    }
+
     fn diff(&self, desired: &Desired, actual: &Actual, revoke_retired: bool) -> Plan {
         let started = std::time::Instant::now();
         let mut plan = diff(
@@ -168,6 +244,8 @@ impl Engine {
         revoke_retired: bool,
     ) -> Result<(Plan, Actual), EngineError> {
         let actual = self.read_actual().await?;
-        Ok((self.diff(desired, &actual, revoke_retired), actual))
+        let mut plan = self.diff(desired, &actual, revoke_retired);
+        self.check_apis(&mut plan).await;
+        Ok((plan, actual))
     }
 }

@@ -211,23 +211,14 @@ async fn two_applies_at_once_one_proceeds_the_other_names_the_holder(backend: Ba
         return;
     };
     w.write(B2B);
-    let first = std::process::Command::new(env!("CARGO_BIN_EXE_portalctl"))
-        .args(["apply", "-f", "manifests"])
-        .env("PORTALCTL_DATABASE", &w.db_url)
-        .env("NO_COLOR", "1")
-        .current_dir(w.dir.path())
+    let first = w
+        .command(&["apply", "-f", "manifests"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let pid = first.id();
-    let store = w.store().await;
-    for _ in 0..200 {
-        if store.lock_holder().await.unwrap().is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    w.wait_for_lock().await;
     let second = w.cli(&["apply", "-f", "manifests"]);
     assert_eq!(second.status.code(), Some(1), "{}", text(&second));
     assert!(
@@ -253,23 +244,16 @@ async fn a_killed_apply_leaves_a_lock_that_expires(backend: Backend) {
         return;
     };
     w.write(B2B);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_portalctl"))
-        .args(["apply", "-f", "manifests"])
-        .env("PORTALCTL_DATABASE", &w.db_url)
+    let mut child = w
+        .command(&["apply", "-f", "manifests"])
         .env("PORTALCTL_LOCK_LEASE", "2s")
-        .current_dir(w.dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     // Wait until it holds the lock, then kill it.
+    w.wait_for_lock().await;
     let store = w.store().await;
-    for _ in 0..100 {
-        if store.lock_holder().await.unwrap().is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(

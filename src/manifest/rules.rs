@@ -227,19 +227,7 @@ pub(crate) fn resolve_all(
                         .with_hint("add `provider:` naming the Provider the policy lives on"),
                     );
                 }
-                if let Some(policy) = &spec.policy {
-                    if policy.id.is_some() && policy.name.is_some() {
-                        errors.push(
-                            d.error_at(
-                                "/spec/policy",
-                                "`policy` takes either `id` or `name`, not both".into(),
-                            )
-                            .with_hint(
-                                "`id` adopts an existing Dashboard policy; `name` names the one portalctl creates",
-                            ),
-                        );
-                    }
-                }
+                check_policy_ref(d, spec.policy.as_ref(), errors);
                 let owns_policy = !spec.apis.is_empty() || adopts.is_some();
                 if owns_policy {
                     if let Some(provider) = &spec.provider {
@@ -350,19 +338,7 @@ pub(crate) fn resolve_all(
             }
             Body::Plan(spec) => {
                 check_provider(d, "/spec/provider", &spec.provider, errors);
-                if let Some(policy) = &spec.policy {
-                    if policy.id.is_some() && policy.name.is_some() {
-                        errors.push(
-                            d.error_at(
-                                "/spec/policy",
-                                "`policy` takes either `id` or `name`, not both".into(),
-                            )
-                            .with_hint(
-                                "`id` adopts an existing Dashboard policy; `name` names the one portalctl creates",
-                            ),
-                        );
-                    }
-                }
+                check_policy_ref(d, spec.policy.as_ref(), errors);
                 policy_rule(
                     &docs,
                     i,
@@ -533,6 +509,25 @@ pub(crate) fn resolve_all(
         }
     }
     desired
+}
+
+/// `policy` names either the policy to adopt (`id`) or the one to create (`name`), not both.
+fn check_policy_ref(
+    d: &Doc,
+    policy: Option<&super::kinds::PolicyRef>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    if policy.is_some_and(|p| p.id.is_some() && p.name.is_some()) {
+        errors.push(
+            d.error_at(
+                "/spec/policy",
+                "`policy` takes either `id` or `name`, not both".into(),
+            )
+            .with_hint(
+                "`id` adopts an existing Dashboard policy; `name` names the one portalctl creates",
+            ),
+        );
+    }
 }
 
 /// Policy names must be unique per provider; an adopted policy id may be adopted only once.

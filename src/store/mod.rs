@@ -1096,77 +1096,50 @@ async fn delete_object(
     kind: Kind,
     name: &str,
 ) -> Result<(), StoreError> {
-    let stmts: Vec<(&str, Vec<String>)> = match kind {
-        Kind::Provider => vec![("DELETE FROM providers WHERE name = $1", vec![name.into()])],
-        Kind::Product => vec![
-            ("DELETE FROM products WHERE name = $1", vec![name.into()]),
-            (
-                "DELETE FROM catalog_products WHERE product = $1",
-                vec![name.into()],
-            ),
-            (
-                "DELETE FROM policy_refs WHERE kind = 'Product' AND name = $1",
-                vec![name.into()],
-            ),
-        ],
-        Kind::Plan => vec![
-            ("DELETE FROM plans WHERE name = $1", vec![name.into()]),
-            (
-                "DELETE FROM catalog_plans WHERE plan = $1",
-                vec![name.into()],
-            ),
-            (
-                "DELETE FROM policy_refs WHERE kind = 'Plan' AND name = $1",
-                vec![name.into()],
-            ),
-        ],
-        Kind::Catalog => vec![
-            ("DELETE FROM catalogs WHERE name = $1", vec![name.into()]),
-            (
-                "DELETE FROM catalog_products WHERE catalog = $1",
-                vec![name.into()],
-            ),
-            (
-                "DELETE FROM catalog_plans WHERE catalog = $1",
-                vec![name.into()],
-            ),
-            (
-                "DELETE FROM catalog_audiences WHERE catalog = $1",
-                vec![name.into()],
-            ),
-        ],
-        Kind::Organisation => vec![
-            (
-                "DELETE FROM organisations WHERE name = $1",
-                vec![name.into()],
-            ),
-            (
-                "DELETE FROM catalog_audiences WHERE organisation = $1",
-                vec![name.into()],
-            ),
-        ],
-        Kind::Team => {
-            let (org, team) = name.split_once('/').unwrap_or(("default", name));
-            vec![
-                (
-                    "DELETE FROM teams WHERE organisation = $1 AND name = $2",
-                    vec![org.into(), team.into()],
-                ),
-                (
-                    "DELETE FROM catalog_audiences WHERE organisation = $1 AND team = $2",
-                    vec![org.into(), team.into()],
-                ),
-            ]
-        }
-    };
-    for (sql, binds) in stmts {
-        let mut q = sqlx::query(sql);
-        for b in binds {
-            q = q.bind(b);
-        }
-        q.execute(&mut **tx)
+    const DOING: &str = "deleting an object";
+    if kind == Kind::Team {
+        let (org, team) = name.split_once('/').unwrap_or(("default", name));
+        for table in ["teams", "catalog_audiences"] {
+            let column = if table == "teams" { "name" } else { "team" };
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE organisation = $1 AND {column} = $2"
+            ))
+            .bind(org.to_owned())
+            .bind(team.to_owned())
+            .execute(&mut **tx)
             .await
-            .map_err(query_err("deleting an object"))?;
+            .map_err(query_err(DOING))?;
+        }
+        return Ok(());
+    }
+    // The object's row, then every row that refers to it by name.
+    let rows: &[(&str, &str)] = match kind {
+        Kind::Provider => &[("providers", "name")],
+        Kind::Product => &[("products", "name"), ("catalog_products", "product")],
+        Kind::Plan => &[("plans", "name"), ("catalog_plans", "plan")],
+        Kind::Catalog => &[
+            ("catalogs", "name"),
+            ("catalog_products", "catalog"),
+            ("catalog_plans", "catalog"),
+            ("catalog_audiences", "catalog"),
+        ],
+        Kind::Organisation => &[
+            ("organisations", "name"),
+            ("catalog_audiences", "organisation"),
+        ],
+        Kind::Team => &[],
+    };
+    let name = [name.to_owned()];
+    for (table, column) in rows {
+        delete_in(tx, table, column, &name, DOING).await?;
+    }
+    if matches!(kind, Kind::Product | Kind::Plan) {
+        sqlx::query("DELETE FROM policy_refs WHERE kind = $1 AND name = $2")
+            .bind(kind.as_str())
+            .bind(name[0].clone())
+            .execute(&mut **tx)
+            .await
+            .map_err(query_err(DOING))?;
     }
     Ok(())
 }

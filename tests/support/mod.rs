@@ -209,14 +209,31 @@ impl World {
 
     /// Runs the portalctl binary in the manifests' parent directory with this world's database.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_portalctl"))
-            .args(args)
+        self.command(args).output().expect("portalctl runs")
+    }
+
+    /// The portalctl command for this world (its database, its folder, no colours), to run or
+    /// spawn.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_portalctl"));
+        c.args(args)
             .env("PORTALCTL_DATABASE", &self.db_url)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
-            .current_dir(self.dir.path())
-            .output()
-            .expect("portalctl runs")
+            .current_dir(self.dir.path());
+        c
+    }
+
+    /// Waits (up to 10 s) until some run holds the apply lock.
+    pub async fn wait_for_lock(&self) {
+        let store = self.store().await;
+        for _ in 0..400 {
+            if store.lock_holder().await.unwrap().is_some() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("no run took the apply lock within 10 s");
     }
 }
 
@@ -397,12 +414,8 @@ impl World {
 
     /// Starts `portalctl apply` in the background.
     pub fn spawn_cli(&self, args: &[&str]) -> std::process::Child {
-        std::process::Command::new(env!("CARGO_BIN_EXE_portalctl"))
-            .args(args)
-            .env("PORTALCTL_DATABASE", &self.db_url)
+        self.command(args)
             .env("PORTALCTL_LOCK_LEASE", "1s")
-            .env("NO_COLOR", "1")
-            .current_dir(self.dir.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -247,27 +247,9 @@ impl DashboardClient {
     /// Every policy, with `p=-2`. Tolerates `Data: null`, a missing `Pages` and unknown fields, and
     /// walks the pages when an old Dashboard answered with `Pages` > 1 anyway.
     pub async fn list_policies(&self) -> Result<Vec<Policy>, TykError> {
-        const PATH: &[&str] = &["api", "portal", "policies"];
-        let first: PolicyList = self.get_json(PATH, &[("p", "-2")]).await?;
-        let mut all = first.data;
-        let pages = first.pages.unwrap_or(1);
-        if pages > 1 {
-            warn!(
-                provider = %self.provider(),
-                pages,
-                "the Dashboard paged a p=-2 listing; walking the pages"
-            );
-            let mut seen: HashSet<String> = all.iter().map(|p| p.mid.clone()).collect();
-            for page in 2..=pages {
-                let n = page.to_string();
-                let next: PolicyList = self.get_json(PATH, &[("p", &n)]).await?;
-                if next.data.is_empty() {
-                    break;
-                }
-                // A policy created meanwhile shifts the pages: skip what was already seen.
-                all.extend(next.data.into_iter().filter(|p| seen.insert(p.mid.clone())));
-            }
-        }
+        let mut all = self
+            .list_all::<PolicyList>(&["api", "portal", "policies"])
+            .await?;
         compact(&mut all);
         Ok(all)
     }
@@ -483,28 +465,28 @@ impl DashboardClient {
 
     /// Every API (lowercase `apis`/`pages`), with `p=-2`, walking pages if needed.
     pub async fn list_apis(&self) -> Result<Vec<ApiSummary>, TykError> {
-        const PATH: &[&str] = &["api", "apis"];
-        let first: ApiList = self.get_json(PATH, &[("p", "-2")]).await?;
-        let mut all: Vec<ApiSummary> = first
-            .apis
-            .into_iter()
-            .map(|e| e.api_definition.into())
-            .collect();
-        let pages = first.pages.unwrap_or(1);
+        self.list_all::<ApiList>(&["api", "apis"]).await
+    }
+
+    /// Lists everything with `p=-2`; a Dashboard that pages anyway (`Pages` > 1) is walked page by
+    /// page, skipping items seen already (an item created meanwhile shifts the pages).
+    async fn list_all<L: Listing>(&self, path: &[&str]) -> Result<Vec<L::Item>, TykError> {
+        let (mut all, pages) = self.get_json::<L>(path, &[("p", "-2")]).await?.split();
+        let pages = pages.unwrap_or(1);
         if pages > 1 {
-            let mut seen: HashSet<String> = all.iter().map(|a| a.api_id.clone()).collect();
+            warn!(
+                provider = %self.provider(),
+                pages,
+                "the Dashboard paged a p=-2 listing; walking the pages"
+            );
+            let mut seen: HashSet<String> = all.iter().map(L::key).collect();
             for page in 2..=pages {
                 let n = page.to_string();
-                let next: ApiList = self.get_json(PATH, &[("p", &n)]).await?;
-                if next.apis.is_empty() {
+                let (next, _) = self.get_json::<L>(path, &[("p", &n)]).await?.split();
+                if next.is_empty() {
                     break;
                 }
-                all.extend(
-                    next.apis
-                        .into_iter()
-                        .map(|e| ApiSummary::from(e.api_definition))
-                        .filter(|a| seen.insert(a.api_id.clone())),
-                );
+                all.extend(next.into_iter().filter(|item| seen.insert(L::key(item))));
             }
         }
         Ok(all)
@@ -709,6 +691,39 @@ impl DashboardClient {
             );
             tokio::time::sleep(wait).await;
         }
+    }
+}
+
+/// A listing envelope: its items and its page count.
+trait Listing: serde::de::DeserializeOwned {
+    type Item;
+    fn split(self) -> (Vec<Self::Item>, Option<i64>);
+    fn key(item: &Self::Item) -> String;
+}
+
+impl Listing for PolicyList {
+    type Item = Policy;
+    fn split(self) -> (Vec<Policy>, Option<i64>) {
+        (self.data, self.pages)
+    }
+    fn key(p: &Policy) -> String {
+        p.mid.clone()
+    }
+}
+
+impl Listing for ApiList {
+    type Item = ApiSummary;
+    fn split(self) -> (Vec<ApiSummary>, Option<i64>) {
+        (
+            self.apis
+                .into_iter()
+                .map(|e| e.api_definition.into())
+                .collect(),
+            self.pages,
+        )
+    }
+    fn key(a: &ApiSummary) -> String {
+        a.api_id.clone()
     }
 }
 

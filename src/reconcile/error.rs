@@ -199,6 +199,7 @@ mod tests {
     #[test]
     fn what_a_person_must_fix_is_not_retryable() {
         for e in [
+            ReconcileError::from(Diagnostics(vec![])),
             list(status(401)),
             list(status(403)),
             ReconcileError::Client {

@@ -87,7 +87,8 @@ impl ReconcileError {
             | ReconcileError::Stale
             | ReconcileError::EmptyManifests
             | ReconcileError::UnknownProvider(_) => false,
-            ReconcileError::List { cause, .. } => tyk_retryable(cause),
+            // A listing that is not found points at a wrong URL, not at a policy that went away.
+            ReconcileError::List { cause, .. } => tyk_retryable(cause) && !cause.is_not_found(),
             ReconcileError::Store(e) => store_retryable(e),
             ReconcileError::LockHeld(_) => true,
             ReconcileError::Incomplete(outcome) => outcome.report.is_retryable(),
@@ -202,6 +203,7 @@ mod tests {
             ReconcileError::from(Diagnostics(vec![])),
             list(status(401)),
             list(status(403)),
+            list(status(404)),
             ReconcileError::Client {
                 provider: "tyk".into(),
                 cause: Box::new(TykError::Secret {

@@ -24,14 +24,14 @@ async fn exit_codes_follow_the_spec(backend: Backend) {
     let out = w.cli(&["plan", "-f", "manifests", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        text(&out).contains("Plan: 13 to create, 0 to update, 0 to tag, 0 to delete, 0 to retire."),
+        text(&out).contains("Plan: 9 to create, 0 to update, 0 to tag, 0 to delete, 0 to retire."),
         "{}",
         text(&out)
     );
     let out = w.cli(&["apply", "-f", "manifests"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        text(&out).contains("Apply complete: 13 changes done."),
+        text(&out).contains("Apply complete: 9 changes done."),
         "{}",
         text(&out)
     );
@@ -92,10 +92,12 @@ async fn exit_codes_follow_the_spec(backend: Backend) {
         "--detailed-exitcode",
     ]);
     assert_eq!(out.status.code(), Some(2));
+    // One edit of one object is one update, with its Dashboard and database effects under it.
+    let t = text(&out);
+    assert!(t.contains("Plan: 0 to create, 1 to update"), "{t}");
     assert!(
-        text(&out).contains("Plan: 0 to create, 2 to update"),
-        "{}",
-        text(&out)
+        t.contains("~ Plan free\n    ⚠ widens access: quota raised: 1000 per 30d -> 2000 per 30d (reaches 0 active credentials)\n    Dashboard tyk: ~ update policy \"Free\"\n      quota_max: 1000 -> 2000\n    Database: ~ update\n"),
+        "{t}"
     );
     // JSON output is printed whatever the exit code, and parses.
     let out = w.cli(&[
@@ -109,7 +111,13 @@ async fn exit_codes_follow_the_spec(backend: Backend) {
     assert_eq!(out.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON plan");
     assert_eq!(v["formatVersion"], 1);
-    assert_eq!(v["summary"]["update"], 2);
+    assert_eq!(v["summary"]["update"], 1, "counted by object");
+    // JSON keeps one change per target, and the widening on the Dashboard change.
+    let changes = v["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "{changes:#?}");
+    assert_eq!(changes[0]["target"], "dashboard");
+    assert_eq!(changes[0]["widens"][0]["what"]["type"], "quotaRaised");
+    assert_eq!(changes[1]["target"], "database");
 
     // Invalid manifests: exit 1, nothing read or written.
     w.write(&[(
@@ -163,6 +171,64 @@ async fn saved_plans_apply_exactly_and_refuse_when_stale(backend: Backend) {
     let out = w.cli(&["apply", "plan3.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(w.plan().await.is_empty());
+}
+
+/// The Dashboard's policies as text, without what the Dashboard sets itself (`_id`, timestamps).
+fn dashboard_state(w: &World) -> String {
+    let mut policies: Vec<serde_json::Value> = w
+        .sim
+        .policies()
+        .into_iter()
+        .map(|p| {
+            let mut v = serde_json::to_value(p).unwrap();
+            let obj = v.as_object_mut().unwrap();
+            for own in ["_id", "last_updated", "date_created"] {
+                obj.remove(own);
+            }
+            v
+        })
+        .collect();
+    policies.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    serde_json::to_string_pretty(&policies).unwrap()
+}
+
+async fn a_saved_plan_applies_exactly_what_apply_f_does(backend: Backend) {
+    // Two identical worlds: one applies a saved plan, the other applies the manifests.
+    let mut worlds = Vec::new();
+    for _ in 0..2 {
+        let Some(w) = World::new(backend).await else {
+            return;
+        };
+        // The Dashboard names the payments API (the manifest does not) and has no accounts-api.
+        w.sim.insert_api(
+            serde_json::json!({"api_id": "payments-api", "name": "Payments (Dashboard name)", "active": true}),
+        );
+        w.write(B2B);
+        worlds.push(w);
+    }
+    let (saved, direct) = (&worlds[0], &worlds[1]);
+    let out = saved.cli(&["plan", "-f", "manifests", "--out", "plan.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // `plan` checks the APIs as `apply -f` does: the warning shows, and the saved plan carries
+    // the api_name apply will set.
+    assert!(
+        text(&out).contains("provider tyk has no API with id \"accounts-api\""),
+        "{}",
+        text(&out)
+    );
+    let file = std::fs::read_to_string(saved.dir.path().join("plan.json")).unwrap();
+    assert!(file.contains("Payments (Dashboard name)"), "{file}");
+    let out = saved.cli(&["apply", "plan.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = direct.cli(&["apply", "-f", "manifests"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (a, b) = (dashboard_state(saved), dashboard_state(direct));
+    assert!(a.contains("Payments (Dashboard name)"), "{a}");
+    assert_eq!(
+        a, b,
+        "the saved plan and apply -f leave the Dashboard the same"
+    );
+    assert!(saved.plan().await.is_empty() && direct.plan().await.is_empty());
 }
 
 async fn a_held_lock_stops_a_second_apply_until_released(backend: Backend) {
@@ -405,6 +471,7 @@ async fn import_writes_manifests_that_plan_only_tags(backend: Backend) {
 on_both_backends!(
     exit_codes_follow_the_spec,
     saved_plans_apply_exactly_and_refuse_when_stale,
+    a_saved_plan_applies_exactly_what_apply_f_does,
     a_held_lock_stops_a_second_apply_until_released,
     two_applies_at_once_one_proceeds_the_other_names_the_holder,
     a_killed_apply_leaves_a_lock_that_expires,

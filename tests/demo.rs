@@ -170,11 +170,11 @@ async fn demo_applies_the_examples_to_the_simulator_it_prints_and_converges_agai
     let mut demo = Demo::start(dir.path(), &db);
     demo.wait_ready();
     assert!(
-        demo.has_line("Plan: 14 to create, 0 to update, 0 to tag, 0 to delete, 0 to retire."),
+        demo.has_line("Plan: 10 to create, 0 to update, 0 to tag, 0 to delete, 0 to retire."),
         "{}",
         demo.out.join("\n")
     );
-    assert!(demo.has_line("Apply complete: 14 changes done."));
+    assert!(demo.has_line("Apply complete: 10 changes done."));
     assert!(demo.has_line("The portal website is not built yet; this demo shows the reconciler."));
 
     assert_eq!(

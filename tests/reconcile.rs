@@ -3,8 +3,11 @@
 
 mod support;
 
+use std::time::Duration;
+
 use portalctl::reconcile::apply::Outcome;
-use portalctl::reconcile::{Action, Target};
+use portalctl::reconcile::{release_lock, take_lock, Action, ReconcileError, RunOptions, Target};
+use portalctl::tyk::sim::Faults;
 use portalctl::tyk::Policy;
 use serde_json::json;
 use support::{Backend, World, B2B};
@@ -325,7 +328,8 @@ async fn removal_retires_with_credentials_and_deletes_without(backend: Backend) 
         Action::Create
     );
     assert!(
-        plan.summary.line().contains("2 to delete, 4 to retire"),
+        plan.summary.line()
+            == "Plan: 1 to create, 2 to update, 0 to tag, 1 to delete, 2 to retire.",
         "{}",
         plan.summary.line()
     );
@@ -373,7 +377,73 @@ async fn removal_retires_with_credentials_and_deletes_without(backend: Backend) 
     assert!(w.plan().await.is_empty());
 }
 
+/// `Reconciler::run_once`, what the continuous loop will call: a typed outcome, and a typed error
+/// that says whether retrying can help.
+async fn run_once_returns_a_typed_outcome_and_retryable_errors(backend: Backend) {
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
+    w.write(B2B);
+    let (reconciler, desired) = w.reconciler().await;
+    let lock = take_lock(
+        &reconciler.store,
+        "test",
+        Duration::from_secs(30),
+        Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    let opts = RunOptions::default();
+
+    // Every Dashboard write fails with a 500: incomplete, and worth retrying.
+    w.sim.set_faults(Faults {
+        error_500: 1.0,
+        writes_only: true,
+        ..Faults::default()
+    });
+    let err = reconciler
+        .run_once(&desired, &opts, &lock)
+        .await
+        .expect_err("every write fails");
+    assert!(err.is_retryable(), "{err}");
+    let ReconcileError::Incomplete(outcome) = &err else {
+        panic!("{err}");
+    };
+    let (_, failed, blocked) = outcome.report.counts();
+    assert!(failed == 4 && blocked > 0, "{:?}", outcome.report.outcomes);
+    assert!(err.to_string().contains("status 500"), "{err}");
+
+    // The Dashboard recovers: the next run converges, and the one after has nothing to do.
+    w.sim.set_faults(Faults::default());
+    let outcome = reconciler.run_once(&desired, &opts, &lock).await.unwrap();
+    assert!(!outcome.plan.is_empty() && outcome.report.is_success());
+    let outcome = reconciler.run_once(&desired, &opts, &lock).await.unwrap();
+    assert!(outcome.plan.is_empty() && outcome.report.outcomes.is_empty());
+
+    // A plan error is not retryable, and nothing is written.
+    w.sim.insert_policy(Policy {
+        name: "Gold".into(),
+        id: "someone-elses-gold".into(),
+        ..Policy::default()
+    });
+    let gold = "---\napiVersion: portalctl/v1\nkind: Plan\nmetadata: {name: gold}\nspec: {provider: tyk, displayName: Gold, rateLimit: unlimited, quota: unlimited}\n";
+    w.write(&[("gold.yaml", gold)]);
+    let (_, desired) = w.reconciler().await;
+    w.sim.reset_counts();
+    let err = reconciler
+        .run_once(&desired, &opts, &lock)
+        .await
+        .expect_err("name clash");
+    assert!(
+        matches!(err, ReconcileError::Plan { .. }) && !err.is_retryable(),
+        "{err}"
+    );
+    assert_eq!(w.sim.counts().writes(), 0);
+    release_lock(lock).await;
+}
+
 on_both_backends!(
+    run_once_returns_a_typed_outcome_and_retryable_errors,
     first_apply_creates_then_second_is_a_no_op,
     rate_limit_edit_changes_one_field_and_keeps_foreign_fields,
     foreign_policies_are_never_written_and_name_clashes_are_conflicts,

@@ -11,11 +11,13 @@ use super::common::load_manifests;
 use crate::cli::{ApplyArgs, GlobalArgs, Output};
 use crate::config::Settings;
 use crate::manifest::kinds::Duration as ManifestDuration;
-use crate::reconcile::apply::{execute, Report};
-use crate::reconcile::diff::fingerprint;
+use crate::reconcile::apply::Report;
 use crate::reconcile::plan::FORMAT_VERSION;
-use crate::reconcile::{render, Engine, Plan};
-use crate::store::{default_holder, Store, StoreError};
+use crate::reconcile::{
+    refuse_empty, release_lock, render, take_lock, ApplyLock, ChangeSet, PlanOptions,
+    ReconcileError, Reconciler,
+};
+use crate::store::{default_holder, Store};
 
 /// How long a lease lasts unless renewed; a killed apply's lock is free after this.
 fn lease() -> Duration {
@@ -23,6 +25,16 @@ fn lease() -> Duration {
         .ok()
         .and_then(|s| ManifestDuration::parse(&s).ok())
         .map_or(Duration::from_secs(30), |d| d.as_std())
+}
+
+/// Prints an error as JSON on standard output when JSON was asked for, and returns it for the
+/// command edge to print on standard error and turn into exit code 1.
+fn fail(json_out: bool, e: impl std::fmt::Display) -> anyhow::Error {
+    let msg = e.to_string();
+    if json_out {
+        println!("{}", json!({"errors": [{"message": msg}]}));
+    }
+    anyhow::anyhow!(msg)
 }
 
 /// Runs `portalctl apply`; returns the exit code.
@@ -34,11 +46,11 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> anyhow::Result<u8> {
     let settings = Settings::load(global)?;
 
     // What to apply: a saved plan, or the manifests (default `.`).
-    let saved: Option<Plan> = match &args.planfile {
+    let saved: Option<ChangeSet> = match &args.planfile {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read plan file {}", path.display()))?;
-            let plan: Plan = serde_json::from_str(&text).with_context(|| {
+            let plan: ChangeSet = serde_json::from_str(&text).with_context(|| {
                 format!(
                     "{} is not a plan written by `portalctl plan --out` (or it was edited)",
                     path.display()
@@ -63,29 +75,26 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> anyhow::Result<u8> {
             }
         })
     };
-    let take_lock = async {
+    let locked_store = async {
         let store = Store::connect(&settings.database).await?;
-        let lock = match store.lock(&default_holder(), lease(), wait).await {
+        let lock = match take_lock(&store, &default_holder(), lease(), wait).await {
             Ok(l) => l,
-            Err(e @ StoreError::LockHeld { .. }) => {
-                let msg = format!(
-                    "{e}; another apply is running. Wait for it, or pass --lock-timeout to wait up to that long"
-                );
-                if json_out {
-                    println!("{}", json!({"errors": [{"message": msg}]}));
-                }
-                anyhow::bail!(msg);
+            Err(e @ ReconcileError::LockHeld(_)) => {
+                return Err(fail(
+                    json_out,
+                    format_args!("{e}; another apply is running. Wait for it, or pass --lock-timeout to wait up to that long"),
+                ));
             }
             Err(e) => return Err(e.into()),
         };
         anyhow::Ok((store, lock))
     };
-    let (loaded, locked_store) = tokio::join!(load, take_lock);
+    let (loaded, locked_store) = tokio::join!(load, locked_store);
     let loaded = match loaded.context("the manifest loader stopped unexpectedly")? {
         Ok(Some(None)) => {
             // Invalid manifests: already reported; give the lock back if we got it.
             if let Ok((_, lock)) = locked_store {
-                let _ = lock.release().await;
+                release_lock(lock).await;
             }
             return Ok(1);
         }
@@ -95,50 +104,45 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> anyhow::Result<u8> {
     };
     let (store, lock) = locked_store?;
     let result = locked(&args, &settings, store, saved, loaded, &lock, json_out).await;
-    if let Err(e) = lock.release().await {
-        tracing::warn!(error = %e, "cannot release the apply lock; it expires by itself");
-    }
+    release_lock(lock).await;
     result
 }
 
+/// Plans (or checks the saved plan), confirms when destructive, applies: all with the lock held,
+/// so that what is confirmed is what is applied.
 async fn locked(
     args: &ApplyArgs,
     settings: &Settings,
     store: Store,
-    saved: Option<Plan>,
+    saved: Option<ChangeSet>,
     loaded: Option<crate::manifest::Loaded>,
-    lock: &crate::store::LockGuard,
+    lock: &ApplyLock,
     json_out: bool,
 ) -> anyhow::Result<u8> {
-    let (plan, engine) = match (saved, loaded) {
+    let (plan, reconciler) = match (saved, loaded) {
         (Some(plan), _) => {
-            let engine = Engine::new(store, &plan.instance, plan.providers.clone())?;
-            let actual = engine.read_actual().await?;
-            let now = fingerprint(&actual, &plan.instance, &plan.watch);
-            if now != plan.fingerprint {
-                let msg = "stale plan: the database or a Dashboard changed since this plan was made; run `portalctl plan --out` again";
-                if json_out {
-                    println!("{}", json!({"errors": [{"message": msg}]}));
-                }
-                anyhow::bail!(msg);
+            let reconciler = Reconciler::new(store, &plan.instance, plan.providers.clone())?;
+            match reconciler.ensure_fresh(&plan).await {
+                Ok(()) => {}
+                Err(e @ ReconcileError::Stale) => return Err(fail(json_out, e)),
+                Err(e) => return Err(e.into()),
             }
-            (plan, engine)
+            (plan, reconciler)
         }
         (None, Some(loaded)) => {
-            let engine = Engine::new(
+            let reconciler = Reconciler::new(
                 store,
                 &settings.instance,
-                Engine::providers_of(&loaded.desired),
+                Reconciler::providers_of(&loaded.desired),
             )?;
-            let (plan, _) = engine.plan(&loaded.desired, args.revoke_retired).await?;
-            if loaded.desired.is_empty() && plan.is_destructive() && !args.allow_empty {
-                let msg = "the manifests declare nothing, so this apply would delete everything portalctl manages; pass --allow-empty if that is really what you want";
-                if json_out {
-                    println!("{}", json!({"errors": [{"message": msg}]}));
-                }
-                anyhow::bail!(msg);
+            let opts = PlanOptions {
+                revoke_retired: args.revoke_retired,
+            };
+            let plan = reconciler.plan(&loaded.desired, &opts).await?;
+            if let Err(e) = refuse_empty(&loaded.desired, &plan, args.allow_empty) {
+                return Err(fail(json_out, e));
             }
-            (plan, engine)
+            (plan, reconciler)
         }
         (None, None) => anyhow::bail!("nothing to apply"),
     };
@@ -187,7 +191,7 @@ async fn locked(
         }))
     };
 
-    let report = execute(&plan, &engine.store, &engine.clients, lock).await;
+    let report = reconciler.apply(&plan, lock).await;
     if let Some(printer) = printer {
         let _ = printer.await;
     }
@@ -208,8 +212,10 @@ fn confirm() -> anyhow::Result<bool> {
     Ok(line.trim() == "yes")
 }
 
-fn report_json(plan: &Plan, report: &Report) -> String {
-    let (done, failed, blocked) = report.counts();
+/// The change set and what became of it: `outcomes` per change (object and target), the counts
+/// per object like the summary.
+fn report_json(plan: &ChangeSet, report: &Report) -> String {
+    let (done, failed, blocked) = super::common::object_counts(plan, report);
     let outcomes: Vec<_> = plan
         .changes
         .iter()

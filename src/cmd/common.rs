@@ -1,6 +1,7 @@
 //! Helpers shared by the commands: loading manifests with printed diagnostics, opening the
 //! database and the Dashboard clients, writing files atomically.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -9,7 +10,7 @@ use anyhow::Context;
 use crate::desired::Kind;
 use crate::manifest::{self, Loaded};
 use crate::reconcile::apply::{Outcome, Report};
-use crate::reconcile::Plan;
+use crate::reconcile::ChangeSet;
 
 /// Loads and validates manifests. On errors, prints them (as JSON when `json`) and returns None.
 pub fn load_manifests(path: &Path, json: bool) -> anyhow::Result<Option<Loaded>> {
@@ -87,9 +88,27 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// The done / failed / blocked report of an apply, for people.
-pub fn report_text(plan: &Plan, report: &Report) -> String {
-    let (done, failed, blocked) = report.counts();
+/// (done, failed, blocked) counted by object, like the plan's summary: an object is failed when
+/// any of its changes failed, blocked when none failed but some was blocked, else done.
+pub fn object_counts(plan: &ChangeSet, report: &Report) -> (usize, usize, usize) {
+    let mut worst: BTreeMap<(Kind, &str), u8> = BTreeMap::new();
+    for (c, o) in plan.changes.iter().zip(&report.outcomes) {
+        let rank = match o {
+            Outcome::Done => 0,
+            Outcome::Blocked { .. } => 1,
+            Outcome::Failed { .. } => 2,
+        };
+        let w = worst.entry((c.kind, c.name.as_str())).or_insert(0);
+        *w = (*w).max(rank);
+    }
+    let count = |r: u8| worst.values().filter(|w| **w == r).count();
+    (count(0), count(2), count(1))
+}
+
+/// The done / failed / blocked report of an apply, for people: counted by object, with one line
+/// per failed or blocked change (object and target).
+pub fn report_text(plan: &ChangeSet, report: &Report) -> String {
+    let (done, failed, blocked) = object_counts(plan, report);
     if failed == 0 && blocked == 0 {
         return format!(
             "\nApply complete: {done} change{} done.\n",
@@ -103,7 +122,7 @@ pub fn report_text(plan: &Plan, report: &Report) -> String {
             .as_deref()
             .map_or("database".to_owned(), |p| format!("dashboard {p}"));
         match o {
-            Outcome::Failed { error } => out.push_str(&format!(
+            Outcome::Failed { error, .. } => out.push_str(&format!(
                 "  failed:  {} {} {} ({where_}): {error}\n",
                 c.action.verb(),
                 c.kind,

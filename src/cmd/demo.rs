@@ -2,8 +2,8 @@
 //! points the `examples/b2b` manifests at it, applies them to the configured database exactly as
 //! `apply` would, prints what to try next, and keeps the simulator up until Ctrl-C or SIGTERM.
 //!
-//! It owns only this wiring: planning and applying are the reconciler's (`Engine::plan`,
-//! `reconcile::apply::execute`), the simulator is `crate::tyk::sim`. It must never print the
+//! It owns only this wiring: planning and applying are the reconciler's (`Reconciler::plan`,
+//! `Reconciler::apply`), the simulator is `crate::tyk::sim`. It must never print the
 //! Dashboard secret (it lives in a 0600 file under `.portalctl-demo/`), and never deletes or
 //! retires anything: a database holding other objects is refused, not cleaned.
 
@@ -20,9 +20,8 @@ use super::common::load_manifests;
 use crate::cli::{DemoArgs, GlobalArgs};
 use crate::config::Settings;
 use crate::manifest::kinds::{ProviderSpec, SecretRef};
-use crate::reconcile::apply::execute;
-use crate::reconcile::{render, Engine};
-use crate::store::{default_holder, redact_url, Store, StoreError};
+use crate::reconcile::{release_lock, render, take_lock, PlanOptions, ReconcileError, Reconciler};
+use crate::store::{default_holder, redact_url, Store};
 use crate::tyk::sim::{self, Seed, SimConfig, SimHandle, DEFAULT_ORG_ID};
 
 /// The manifests the demo applies, relative to the repository root.
@@ -64,7 +63,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<u8> {
 
     // The examples' Provider names a URL; take its port when free so that `portalctl plan -f
     // examples/b2b` in another terminal reaches the simulator without editing anything.
-    let original: BTreeMap<String, ProviderSpec> = Engine::providers_of(&loaded.desired);
+    let original: BTreeMap<String, ProviderSpec> = Reconciler::providers_of(&loaded.desired);
     let wanted_port = original.values().find_map(|p| local_port(&p.url));
     let listener = bind(wanted_port).await?;
     let sim = sim::spawn_on(
@@ -119,19 +118,24 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<u8> {
 /// library calls as `portalctl apply`, minus the confirmation (the demo refuses destructive plans).
 async fn apply(settings: &Settings, desired: &crate::desired::Desired) -> anyhow::Result<u8> {
     let store = Store::connect(&settings.database).await?;
-    let lock = match store
-        .lock(&default_holder(), Duration::from_secs(30), Duration::ZERO)
-        .await
+    let lock = match take_lock(
+        &store,
+        &default_holder(),
+        Duration::from_secs(30),
+        Duration::ZERO,
+    )
+    .await
     {
         Ok(l) => l,
-        Err(e @ StoreError::LockHeld { .. }) => {
+        Err(e @ ReconcileError::LockHeld(_)) => {
             anyhow::bail!("{e}; an apply is running on this database. Wait for it, or run the demo on its own database with --database sqlite://{DEMO_DIR}/portal.db")
         }
         Err(e) => return Err(e.into()),
     };
     let result = async {
-        let engine = Engine::new(store, &settings.instance, Engine::providers_of(desired))?;
-        let (plan, _) = engine.plan(desired, false).await?;
+        let reconciler =
+            Reconciler::new(store, &settings.instance, Reconciler::providers_of(desired))?;
+        let plan = reconciler.plan(desired, &PlanOptions::default()).await?;
         let color = super::stdout_color();
         if !plan.errors.is_empty() {
             print!("{}", render::text(&plan, color));
@@ -150,14 +154,12 @@ async fn apply(settings: &Settings, desired: &crate::desired::Desired) -> anyhow
             return Ok(0);
         }
         print!("{}", render::text(&plan, color));
-        let report = execute(&plan, &engine.store, &engine.clients, &lock).await?;
+        let report = reconciler.apply(&plan, &lock).await?;
         print!("{}", super::common::report_text(&plan, &report));
         Ok(if report.is_success() { 0 } else { 1 })
     }
     .await;
-    if let Err(e) = lock.release().await {
-        tracing::warn!(error = %e, "cannot release the apply lock; it expires by itself");
-    }
+    release_lock(lock).await;
     result
 }
 

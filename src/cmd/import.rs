@@ -6,7 +6,7 @@ use super::common::load_manifests;
 use crate::cli::{GlobalArgs, ImportArgs};
 use crate::config::Settings;
 use crate::reconcile::import::import;
-use crate::reconcile::Engine;
+use crate::reconcile::Reconciler;
 use crate::store::Store;
 
 /// Runs `portalctl import`; returns the exit code.
@@ -34,9 +34,9 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result<u8> {
         );
     }
     let store = Store::connect(&settings.database).await?;
-    let mut providers = Engine::providers_of(desired);
+    let mut providers = Reconciler::providers_of(desired);
     providers.retain(|n, _| *n == args.provider);
-    let engine = Engine::new(store, &settings.instance, providers)?;
+    let engine = Reconciler::new(store, &settings.instance, providers)?;
     let policies = engine.clients[&args.provider]
         .list_policies()
         .await

@@ -5,7 +5,7 @@ use anyhow::Context;
 use super::common::{load_manifests, parse_targets, write_atomically};
 use crate::cli::{GlobalArgs, PlanArgs, PlanOutput};
 use crate::config::Settings;
-use crate::reconcile::{render, Engine};
+use crate::reconcile::{render, PlanOptions, Reconciler};
 use crate::store::Store;
 
 /// Runs `portalctl plan`; returns the exit code.
@@ -28,17 +28,14 @@ pub async fn run(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<u8> {
         return Ok(1);
     };
     let (store, snapshot) = db?;
-    let engine = Engine::new(
+    let reconciler = Reconciler::new(
         store,
         &settings.instance,
-        Engine::providers_of(&loaded.desired),
+        Reconciler::providers_of(&loaded.desired),
     )?;
-    let (mut plan, actual) = engine
-        .plan_with_snapshot(&loaded.desired, false, snapshot)
+    let mut plan = reconciler
+        .plan_with_snapshot(&loaded.desired, &PlanOptions::default(), snapshot)
         .await?;
-    // The process ends right after printing: freeing tens of thousands of objects one by one
-    // would only make it slower.
-    std::mem::forget(actual);
     plan.retain_targets(&targets);
     plan.warnings.extend(
         loaded

@@ -17,10 +17,11 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::docs::{remove_path, set_path};
-use super::plan::{Action, Change, Op, Plan, PolicyPatch, Target};
+use super::error::{store_retryable, tyk_retryable, ReconcileError};
+use super::plan::{Action, Change, ChangeSet, Op, PolicyPatch, Target};
+use super::ApplyLock;
 use crate::desired::Kind;
-use crate::store::{DbWrite, LockGuard, Origin, PolicyRefRow, Store};
+use crate::store::{DbWrite, Origin, PolicyRefRow, Store};
 use crate::tyk::{DashboardClient, Policy, TykError};
 
 /// What became of one change.
@@ -33,6 +34,9 @@ pub enum Outcome {
     Failed {
         /// Why.
         error: String,
+        /// True when running again later can succeed by itself (a Dashboard 5xx or timeout, the
+        /// database unreachable); false when a person must act (a refused body, a wrong secret).
+        retryable: bool,
     },
     /// Not tried because something it depends on failed.
     Blocked {
@@ -42,7 +46,7 @@ pub enum Outcome {
 }
 
 /// The result of an apply: one outcome per change of the plan, in plan order.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     /// Outcomes, parallel to `plan.changes`.
     pub outcomes: Vec<Outcome>,
@@ -52,6 +56,40 @@ impl Report {
     /// True when every change was carried out.
     pub fn is_success(&self) -> bool {
         self.outcomes.iter().all(|o| *o == Outcome::Done)
+    }
+
+    /// True when running again later can finish the job by itself: some failure is retryable,
+    /// or nothing failed and changes were blocked only because the run lost its lock.
+    pub fn is_retryable(&self) -> bool {
+        let mut failed = false;
+        let mut blocked = false;
+        for o in &self.outcomes {
+            match o {
+                Outcome::Failed {
+                    retryable: true, ..
+                } => return true,
+                Outcome::Failed { .. } => failed = true,
+                Outcome::Blocked { .. } => blocked = true,
+                Outcome::Done => {}
+            }
+        }
+        blocked && !failed
+    }
+
+    /// The message of the first failed (or else blocked) change.
+    pub fn first_failure(&self) -> Option<&str> {
+        self.outcomes
+            .iter()
+            .find_map(|o| match o {
+                Outcome::Failed { error, .. } => Some(error.as_str()),
+                _ => None,
+            })
+            .or_else(|| {
+                self.outcomes.iter().find_map(|o| match o {
+                    Outcome::Blocked { reason } => Some(reason.as_str()),
+                    _ => None,
+                })
+            })
     }
 
     /// (done, failed, blocked) counts.
@@ -68,12 +106,45 @@ impl Report {
     }
 }
 
-/// Errors that stop an apply before it starts.
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    /// A change names a provider that has no client (a saved plan from other manifests?).
-    #[error("the plan needs provider {0:?}, which the manifests do not declare")]
-    UnknownProvider(String),
+/// Why one step failed, and whether trying again later can help.
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    retryable: bool,
+}
+
+impl Failure {
+    /// A failure that only a person can fix (a plan that cannot be carried out as written).
+    fn permanent(message: String) -> Self {
+        Failure {
+            message,
+            retryable: false,
+        }
+    }
+
+    /// A failure the next run gets past by itself, because it plans from the fresh state.
+    fn replan(message: String) -> Self {
+        Failure {
+            message,
+            retryable: true,
+        }
+    }
+
+    fn into_outcome(self) -> Outcome {
+        Outcome::Failed {
+            error: self.message,
+            retryable: self.retryable,
+        }
+    }
+}
+
+impl From<TykError> for Failure {
+    fn from(e: TykError) -> Self {
+        Failure {
+            retryable: tyk_retryable(&e),
+            message: e.to_string(),
+        }
+    }
 }
 
 fn key(c: &Change) -> (Kind, String) {
@@ -85,13 +156,15 @@ fn is_forward_dashboard(c: &Change) -> bool {
         && matches!(c.action, Action::Create | Action::Update | Action::Tag)
 }
 
-/// Executes the plan. The lock must be held by the caller for the whole call.
+/// Executes the change set. The lock must be held by the caller for the whole call. Fails before
+/// any write only when the change set cannot be carried out at all; otherwise every change gets
+/// an outcome in the report.
 pub async fn execute(
-    plan: &Plan,
+    plan: &ChangeSet,
     store: &Store,
     clients: &BTreeMap<String, DashboardClient>,
-    lock: &LockGuard,
-) -> Result<Report, ApplyError> {
+    lock: &ApplyLock,
+) -> Result<Report, ReconcileError> {
     for c in &plan.changes {
         for op in &c.ops {
             let provider = match op {
@@ -102,7 +175,7 @@ pub async fn execute(
                 Op::Db(_) => continue,
             };
             if !clients.contains_key(provider) {
-                return Err(ApplyError::UnknownProvider(provider.clone()));
+                return Err(ReconcileError::UnknownProvider(provider.clone()));
             }
         }
     }
@@ -128,7 +201,7 @@ pub async fn execute(
             }
             Err(e) => {
                 failed_objects.insert(key(&plan.changes[i]));
-                outcomes[i] = Some(Outcome::Failed { error: e });
+                outcomes[i] = Some(e.into_outcome());
             }
         }
     }
@@ -153,6 +226,7 @@ pub async fn execute(
                     Err(e) => {
                         revoke_failed.insert(i);
                         outcomes[i] = Some(Outcome::Failed {
+                            retryable: tyk_retryable(&e),
                             error: format!("revoking credential {credential}: {e}"),
                         });
                         failed_objects.insert(key(c));
@@ -233,6 +307,7 @@ pub async fn execute(
             for i in &db_members {
                 outcomes[*i] = Some(Outcome::Failed {
                     error: format!("database transaction: {e}"),
+                    retryable: store_retryable(e),
                 });
             }
             true
@@ -281,7 +356,7 @@ pub async fn execute(
     for (i, r) in results {
         outcomes[i] = Some(match r {
             Ok(()) => Outcome::Done,
-            Err(error) => Outcome::Failed { error },
+            Err(failure) => failure.into_outcome(),
         });
     }
     Ok(finish(outcomes, "not reached"))
@@ -290,7 +365,7 @@ pub async fn execute(
 /// Runs one step for each of the given changes, many at once (each Dashboard client bounds its
 /// own requests in flight), logging progress; results come back with their change's index.
 async fn run_each<'a, T, F, Fut>(
-    plan: &'a Plan,
+    plan: &'a ChangeSet,
     indices: Vec<usize>,
     what: &'static str,
     step: F,
@@ -330,18 +405,15 @@ fn finish(outcomes: Vec<Option<Outcome>>, reason: &str) -> Report {
 async fn run_forward(
     c: &Change,
     clients: &BTreeMap<String, DashboardClient>,
-) -> Result<Option<DbWrite>, String> {
+) -> Result<Option<DbWrite>, Failure> {
     let mut write = None;
     for op in &c.ops {
         match op {
             Op::CreatePolicy { provider, policy } => {
                 let client = &clients[provider];
                 let body: Policy = serde_json::from_value(policy.clone())
-                    .map_err(|e| format!("invalid policy body in plan: {e}"))?;
-                let mid = client
-                    .create_policy_once(&body)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| Failure::permanent(format!("invalid policy body in plan: {e}")))?;
+                let mid = client.create_policy_once(&body).await?;
                 write = Some(DbWrite::PutPolicyRef {
                     kind: c.kind,
                     name: c.name.clone(),
@@ -378,7 +450,7 @@ async fn run_forward(
 async fn run_backward(
     c: &Change,
     clients: &BTreeMap<String, DashboardClient>,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     for op in &c.ops {
         match op {
             Op::PatchPolicy {
@@ -391,7 +463,7 @@ async fn run_backward(
                 match clients[provider].delete_policy(mid).await {
                     Ok(()) => {}
                     Err(e) if e.is_not_found() => {} // already gone: the goal is reached
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(e.into()),
                 }
             }
             _ => {}
@@ -406,55 +478,23 @@ async fn patch_policy(
     mid: &str,
     id: &str,
     patch: &PolicyPatch,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let address = if mid.is_empty() { id } else { mid };
-    let current = client
-        .get_policy(address)
-        .await
-        .map_err(|e: TykError| e.to_string())?
-        .ok_or_else(|| {
-            format!(
-                "policy {id:?} no longer exists on provider {}; run plan again",
-                client.provider()
-            )
-        })?;
-    let mut v = serde_json::to_value(&current).map_err(|e| e.to_string())?;
-    apply_patch(&mut v, patch);
-    let updated: Policy =
-        serde_json::from_value(v).map_err(|e| format!("cannot rebuild policy {id:?}: {e}"))?;
+    let current = client.get_policy(address).await?.ok_or_else(|| {
+        Failure::replan(format!(
+            "policy {id:?} no longer exists on provider {}; run plan again",
+            client.provider()
+        ))
+    })?;
+    let mut v = serde_json::to_value(&current)
+        .map_err(|e| Failure::permanent(format!("cannot read policy {id:?}: {e}")))?;
+    patch.apply_to(&mut v);
+    let updated: Policy = serde_json::from_value(v)
+        .map_err(|e| Failure::permanent(format!("cannot rebuild policy {id:?}: {e}")))?;
     if updated == current {
         return Ok(()); // someone already made the change: no write on a no-op
     }
-    client
-        .update_policy(address, &updated)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// Applies a patch to a policy's JSON.
-pub fn apply_patch(v: &mut Value, patch: &PolicyPatch) {
-    for (path, val) in &patch.set {
-        set_path(v, path, val.clone());
-    }
-    for path in &patch.remove {
-        remove_path(v, path);
-    }
-    if !patch.add_tags.is_empty() || !patch.remove_tags.is_empty() {
-        let mut tags: Vec<Value> = v
-            .get("tags")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        tags.retain(|t| !patch.remove_tags.iter().any(|r| t.as_str() == Some(r)));
-        for t in &patch.add_tags {
-            if !tags.iter().any(|x| x.as_str() == Some(t)) {
-                tags.push(Value::String(t.clone()));
-            }
-        }
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("tags".into(), Value::Array(tags));
-        }
-    }
+    Ok(client.update_policy(address, &updated).await?)
 }
 
 /// Logs progress of a long phase every few seconds.

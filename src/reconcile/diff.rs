@@ -1,4 +1,5 @@
-//! The diff: desired state × actual state → plan. Pure: no IO, cannot fail, deterministic.
+//! The diff: desired state × actual state → change set. Pure: no IO, no clock, no logging,
+//! cannot fail, deterministic (its caller, `Reconciler`, times it and logs).
 //!
 //! Problems (conflicts, a missing adopted policy) become plan errors, never panics. The rules are
 //! SPEC §2 and §4: only policies carrying our ownership tag are changed, except those a manifest
@@ -13,8 +14,10 @@ use super::docs::{
     self, desired_docs, desired_policies, get_path, normalize, owner_tag, project, DesiredPolicy,
 };
 use super::plan::{
-    object_fields, Action, Change, FieldChange, Impact, Op, Plan, PlanIssue, PolicyPatch, Target,
+    object_fields, Action, Change, ChangeSet, FieldChange, Impact, Op, PlanIssue, PolicyLabel,
+    PolicyPatch, Target,
 };
+use super::widen;
 use crate::desired::{Desired, Kind};
 use crate::store::{DbWrite, Origin, PolicyRefRow, Snapshot, Status};
 use crate::tyk::Policy;
@@ -66,7 +69,7 @@ impl<'a> Listing<'a> {
 }
 
 /// Computes the plan. See the module documentation for the rules.
-pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
+pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> ChangeSet {
     let owner = owner_tag(&opts.instance);
     let mut errors: Vec<PlanIssue> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
@@ -86,9 +89,7 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
     let mut claimed: BTreeSet<(String, String)> = BTreeSet::new(); // (provider, _id)
     let mut watch: Watch = Watch::new(); // ids and names the plan depends on, for the fingerprint
 
-    let t0 = std::time::Instant::now();
     let dps = desired_policies(desired, &opts.instance);
-    tracing::debug!(elapsed = ?t0.elapsed(), rss_mib = crate::telemetry::rss_mib(), "diff: listings and desired policies");
     for dp in &dps {
         let w = watch.entry(dp.provider.clone()).or_default();
         w.insert(dp.id.clone());
@@ -139,6 +140,9 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                     last_seen: shared_keys_written(&dp.owned),
                 };
                 if !patch.is_empty() {
+                    let mut after = as_json.clone();
+                    patch.apply_to(&mut after);
+                    let widens = widen::widenings(dp.kind, &as_json, &after, !owned, credentials);
                     dash_changes.push(Change {
                         action: if owned { Action::Update } else { Action::Tag },
                         kind: dp.kind,
@@ -147,6 +151,8 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                         target: Target::Dashboard,
                         fields,
                         impact,
+                        policy: Some(label(pol)),
+                        widens,
                         ops: vec![
                             Op::PatchPolicy { provider: dp.provider.clone(), mid: pol.mid.clone(), id: pol.id.clone(), patch },
                             // Remember what we own now, so keys dropped later can be removed.
@@ -199,6 +205,8 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                     // The fields of a new policy are shown from its body (`Change::shown_fields`).
                     fields: vec![],
                     impact,
+                    policy: None,
+                    widens: vec![],
                     ops: vec![Op::CreatePolicy { provider: dp.provider.clone(), policy: body }],
                 });
             }
@@ -206,10 +214,8 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
     }
 
     drop(dps);
-    tracing::debug!(elapsed = ?t0.elapsed(), rss_mib = crate::telemetry::rss_mib(), "diff: policies compared");
     // Desired database objects.
     let docs = desired_docs(desired);
-    tracing::debug!(elapsed = ?t0.elapsed(), rss_mib = crate::telemetry::rss_mib(), "diff: desired docs");
     let desired_keys: BTreeSet<(Kind, String)> =
         docs.iter().map(|(k, n, _, _)| (*k, n.clone())).collect();
     for (kind, name, doc, logo) in docs {
@@ -279,6 +285,8 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                 target: Target::Database,
                 fields,
                 impact: None,
+                policy: None,
+                widens: vec![],
                 ops,
             });
         }
@@ -349,6 +357,8 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                             active_credentials: n,
                             revoked_credentials: 0,
                         }),
+                        policy: Some(label(pol)),
+                        widens: vec![],
                         ops: vec![Op::PatchPolicy {
                             provider: provider.to_string(),
                             mid: pol.mid.clone(),
@@ -370,6 +380,9 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                     key_hash: c.key_hash.clone(),
                 })
                 .collect();
+            // A deleted policy needs no fields (the effect line names it); a released one shows
+            // what changes on it: the ownership tag, and the state a retirement had set.
+            let mut fields = Vec::new();
             let action = match origin {
                 Origin::Created => {
                     ops.push(Op::DeletePolicy {
@@ -383,8 +396,19 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                         remove_tags: vec![owner.clone()],
                         ..PolicyPatch::default()
                     };
+                    let kept: Vec<&String> = pol.tags.iter().filter(|t| **t != owner).collect();
+                    fields.push(FieldChange {
+                        path: "tags".into(),
+                        before: Some(json!(pol.tags)),
+                        after: Some(json!(kept)),
+                    });
                     if pol.state == "draft" {
                         patch.set.insert("state".into(), json!("active"));
+                        fields.push(FieldChange {
+                            path: "state".into(),
+                            before: Some(json!("draft")),
+                            after: Some(json!("active")),
+                        });
                     }
                     ops.push(Op::PatchPolicy {
                         provider: provider.to_string(),
@@ -411,15 +435,13 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
                 name: name.clone(),
                 provider: Some(provider.to_string()),
                 target: Target::Dashboard,
-                fields: vec![FieldChange {
-                    path: "name".into(),
-                    before: Some(json!(pol.name)),
-                    after: None,
-                }],
+                fields,
                 impact: (n > 0).then_some(Impact {
                     active_credentials: n,
                     revoked_credentials: n,
                 }),
+                policy: Some(label(pol)),
+                widens: vec![],
                 ops,
             });
             if !still_desired && has_row {
@@ -497,12 +519,21 @@ pub fn diff(desired: &Desired, actual: &Actual, opts: &DiffOptions) -> Plan {
     changes.extend(db_removals);
     changes.extend(removal_dash);
 
-    tracing::debug!(elapsed = ?t0.elapsed(), rss_mib = crate::telemetry::rss_mib(), "diff: all compared");
     let fingerprint = fingerprint(actual, &opts.instance, &watch);
-    tracing::debug!(elapsed = ?t0.elapsed(), rss_mib = crate::telemetry::rss_mib(), "diff: fingerprint");
-    let mut plan = Plan::new(&opts.instance, fingerprint, changes, warnings, errors);
+    let mut plan = ChangeSet::new(&opts.instance, fingerprint, changes, warnings, errors);
     plan.watch = watch;
     plan
+}
+
+fn label(p: &Policy) -> PolicyLabel {
+    PolicyLabel {
+        id: if p.id.is_empty() {
+            p.mid.clone()
+        } else {
+            p.id.clone()
+        },
+        name: p.name.clone(),
+    }
 }
 
 fn same_ref(a: &PolicyRefRow, b: &PolicyRefRow) -> bool {
@@ -534,6 +565,8 @@ fn retire_row(actual: &Actual, kind: Kind, name: &str, n: u64, out: &mut Vec<Cha
             active_credentials: n,
             revoked_credentials: 0,
         }),
+        policy: None,
+        widens: vec![],
         ops: vec![Op::Db(DbWrite::SetStatus {
             kind,
             name: name.to_owned(),
@@ -554,6 +587,8 @@ fn delete_row(kind: Kind, name: &str, revoked: u64) -> Change {
             active_credentials: revoked,
             revoked_credentials: revoked,
         }),
+        policy: None,
+        widens: vec![],
         ops: vec![Op::Db(DbWrite::Delete {
             kind,
             name: name.to_owned(),
@@ -711,3 +746,7 @@ impl std::io::Write for HashWriter<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "diff_tests.rs"]
+mod tests;

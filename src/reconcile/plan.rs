@@ -1,13 +1,18 @@
-//! The plan: a typed value listing every change, and the operations that carry it out.
+//! The change set (what `portalctl plan` shows and saves): a typed value listing every change,
+//! and the operations that carry it out.
 //!
-//! `plan` renders it, `plan --out` saves it as JSON, `apply` executes exactly its operations. It
-//! holds no secret: policy bodies and documents only.
+//! `plan` renders it, `plan --out` saves it as JSON (the plan file), `apply` executes exactly its
+//! operations. A [`Change`] is one object's effect on one target (a Dashboard or the database);
+//! a reviewer counts manifest objects, so [`ChangeSet::objects`] groups the changes of one object
+//! and gives it one action ([`object_action`]). It holds no secret: policy bodies and documents
+//! only.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::docs::{remove_path, set_path};
 use crate::desired::Kind;
 use crate::manifest::kinds::ProviderSpec;
 use crate::store::DbWrite;
@@ -34,7 +39,7 @@ pub enum Action {
 }
 
 impl Action {
-    /// The one-character marker of text output.
+    /// The one-character marker of text and markdown output (the legend).
     pub fn marker(self) -> char {
         match self {
             Action::Create => '+',
@@ -45,6 +50,16 @@ impl Action {
             Action::Release => '/',
         }
     }
+
+    /// Every action, in the order of the summary line and the legend.
+    pub const ALL: [Action; 6] = [
+        Action::Create,
+        Action::Update,
+        Action::Tag,
+        Action::Delete,
+        Action::Retire,
+        Action::Release,
+    ];
 
     /// Verb for reports.
     pub fn verb(self) -> &'static str {
@@ -125,6 +140,122 @@ impl PolicyPatch {
     }
 }
 
+impl PolicyPatch {
+    /// Applies the patch to a policy's JSON: what `apply` does after reading the policy, and what
+    /// the diff does to see which changes widen access.
+    pub fn apply_to(&self, v: &mut Value) {
+        for (path, val) in &self.set {
+            set_path(v, path, val.clone());
+        }
+        for path in &self.remove {
+            remove_path(v, path);
+        }
+        if !self.add_tags.is_empty() || !self.remove_tags.is_empty() {
+            let mut tags: Vec<Value> = v
+                .get("tags")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            tags.retain(|t| !self.remove_tags.iter().any(|r| t.as_str() == Some(r)));
+            for t in &self.add_tags {
+                if !tags.iter().any(|x| x.as_str() == Some(t)) {
+                    tags.push(Value::String(t.clone()));
+                }
+            }
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("tags".into(), Value::Array(tags));
+            }
+        }
+    }
+}
+
+/// Which Dashboard policy a change is about, for people (a created policy shows its body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyLabel {
+    /// The policy `id`.
+    pub id: String,
+    /// The policy name.
+    pub name: String,
+}
+
+/// A change that lets keys do more than before (see `reconcile::widen` for the rules). Every
+/// output format shows it where a reviewer cannot miss it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Widening {
+    /// What widens.
+    pub what: Widens,
+    /// Active credentials issued by this portal that the widened policy applies to.
+    pub active_credentials: u64,
+    /// The warning for people (without the credential count).
+    pub message: String,
+}
+
+/// The ways a policy change can widen access.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Widens {
+    /// An API added to a product.
+    ApiAdded {
+        /// The API id.
+        api_id: String,
+    },
+    /// A version of an API added to a product.
+    VersionAdded {
+        /// The API id.
+        api_id: String,
+        /// The version name.
+        version: String,
+    },
+    /// A path restriction removed: an empty `allowed_urls` allows every path.
+    AllPathsAllowed {
+        /// The API id.
+        api_id: String,
+    },
+    /// Paths or methods added to an API restricted to some paths.
+    PathsAdded {
+        /// The API id.
+        api_id: String,
+        /// `METHOD URL` of each added permission.
+        paths: Vec<String>,
+    },
+    /// More requests, a shorter `per`, or no rate limit any more.
+    RateLimitRaised {
+        /// `{requests, per}` (seconds) or `"unlimited"`.
+        before: Value,
+        /// Same shape.
+        after: Value,
+    },
+    /// More requests, a shorter renewal, or no quota any more.
+    QuotaRaised {
+        /// `{requests, per}` (seconds; no `per` when it never renews) or `"unlimited"`.
+        before: Value,
+        /// Same shape.
+        after: Value,
+    },
+    /// Keys issued from now on expire later, or never.
+    KeyExpiryLonger {
+        /// Seconds; 0 is never.
+        before: Value,
+        /// Seconds; 0 is never.
+        after: Value,
+    },
+    /// Adopting a foreign policy replaces its access rights with the manifest's, and that gives
+    /// its keys (issued outside portalctl) access they did not have.
+    AccessRightsReplaced {
+        /// APIs the policy gains.
+        added: Vec<String>,
+        /// APIs the policy keeps with more versions or paths.
+        widened: Vec<String>,
+        /// APIs the policy loses.
+        removed: Vec<String>,
+    },
+}
+
 /// An operation `apply` performs. Operations are data, so a saved plan applies exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
@@ -167,7 +298,7 @@ pub enum Op {
     Db(DbWrite),
 }
 
-/// One line of the plan: one object, one target.
+/// One object's effect on one target (a Dashboard's policy, or the database).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
@@ -188,6 +319,12 @@ pub struct Change {
     /// The effect on developers, when any credential is involved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub impact: Option<Impact>,
+    /// The existing Dashboard policy concerned (not set for a creation, whose body names it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyLabel>,
+    /// How this change widens access, if it does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub widens: Vec<Widening>,
     /// How apply carries it out.
     pub ops: Vec<Op>,
 }
@@ -218,7 +355,7 @@ impl Change {
     }
 }
 
-/// Counts per action for the summary line.
+/// Counts of objects per action, for the summary line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
@@ -270,17 +407,18 @@ pub struct PlanIssue {
     pub message: String,
 }
 
-/// The whole plan.
+/// The whole change set: what `plan` shows and saves, and `apply` carries out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Plan {
+pub struct ChangeSet {
     /// [`FORMAT_VERSION`].
     pub format_version: u32,
     /// Hash of the state the plan was computed from; `apply PLANFILE` refuses when it changed.
     pub fingerprint: String,
     /// The ownership instance (`portalctl:<instance>` tag).
     pub instance: String,
-    /// Counts per action.
+    /// Counts of objects per action (an object changed on the Dashboard and in the database
+    /// counts once).
     pub summary: Summary,
     /// Changes in execution order.
     pub changes: Vec<Change>,
@@ -297,7 +435,7 @@ pub struct Plan {
     pub providers: BTreeMap<String, ProviderSpec>,
 }
 
-impl Plan {
+impl ChangeSet {
     /// Builds a plan, computing its summary.
     pub fn new(
         instance: &str,
@@ -305,9 +443,9 @@ impl Plan {
         changes: Vec<Change>,
         warnings: Vec<String>,
         errors: Vec<PlanIssue>,
-    ) -> Plan {
+    ) -> ChangeSet {
         let summary = summarize(&changes);
-        Plan {
+        ChangeSet {
             format_version: FORMAT_VERSION,
             fingerprint,
             instance: instance.to_owned(),
@@ -318,6 +456,11 @@ impl Plan {
             watch: BTreeMap::new(),
             providers: BTreeMap::new(),
         }
+    }
+
+    /// The changes grouped by manifest object (what the summary counts and people read).
+    pub fn objects(&self) -> Vec<ObjectChange<'_>> {
+        group(&self.changes)
     }
 
     /// True when there is nothing to do.
@@ -345,8 +488,8 @@ impl Plan {
 
 fn summarize(changes: &[Change]) -> Summary {
     let mut s = Summary::default();
-    for c in changes {
-        match c.action {
+    for o in group(changes) {
+        match o.action {
             Action::Create => s.create += 1,
             Action::Update => s.update += 1,
             Action::Tag => s.tag += 1,
@@ -356,6 +499,90 @@ fn summarize(changes: &[Change]) -> Summary {
         }
     }
     s
+}
+
+/// One manifest object and its changes on each target: the unit a reviewer counts.
+#[derive(Debug, Clone)]
+pub struct ObjectChange<'a> {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its name.
+    pub name: &'a str,
+    /// The one action it is counted and shown under ([`object_action`]).
+    pub action: Action,
+    /// Its changes, in execution order.
+    pub changes: Vec<&'a Change>,
+}
+
+impl ObjectChange<'_> {
+    /// The credentials involved: the largest impact of any of its changes.
+    pub fn impact(&self) -> Option<Impact> {
+        self.changes
+            .iter()
+            .filter_map(|c| c.impact)
+            .reduce(|a, b| Impact {
+                active_credentials: a.active_credentials.max(b.active_credentials),
+                revoked_credentials: a.revoked_credentials.max(b.revoked_credentials),
+            })
+    }
+
+    /// How its changes widen access.
+    pub fn widens(&self) -> impl Iterator<Item = &Widening> {
+        self.changes.iter().flat_map(|c| c.widens.iter())
+    }
+}
+
+/// The action an object is counted and shown under, from the actions of its changes (one per
+/// target). The rule (ARCHITECTURE.md "Counting by object"):
+/// - an object that stays in the manifests (some change creates, updates or tags) is **tag**
+///   when a policy is adopted, else **create** when its database row is new or all its changes
+///   are creations (a policy deleted out of band and recreated), else **update**; retiring or
+///   deleting its policy on another provider (a move) is shown under it;
+/// - an object removed from the manifests is **retire** when anything of it is retired (keys
+///   keep working), else **release** when its adopted policy is given back, else **delete**.
+pub fn object_action(changes: &[&Change]) -> Action {
+    let has = |a: Action| changes.iter().any(|c| c.action == a);
+    let db_create = changes
+        .iter()
+        .any(|c| c.action == Action::Create && c.target == Target::Database);
+    let stays = changes
+        .iter()
+        .any(|c| matches!(c.action, Action::Create | Action::Update | Action::Tag));
+    if stays {
+        if has(Action::Tag) {
+            Action::Tag
+        } else if db_create || changes.iter().all(|c| c.action == Action::Create) {
+            Action::Create
+        } else {
+            Action::Update
+        }
+    } else if has(Action::Retire) {
+        Action::Retire
+    } else if has(Action::Release) {
+        Action::Release
+    } else {
+        Action::Delete
+    }
+}
+
+/// Groups changes by object, objects in dependency order of their kind, then by name.
+fn group(changes: &[Change]) -> Vec<ObjectChange<'_>> {
+    let mut by_object: BTreeMap<(Kind, &str), Vec<&Change>> = BTreeMap::new();
+    for c in changes {
+        by_object
+            .entry((c.kind, c.name.as_str()))
+            .or_default()
+            .push(c);
+    }
+    by_object
+        .into_iter()
+        .map(|((kind, name), changes)| ObjectChange {
+            kind,
+            name,
+            action: object_action(&changes),
+            changes,
+        })
+        .collect()
 }
 
 /// The fields shown for a policy about to be created.

@@ -1,43 +1,59 @@
-//! Rendering a plan for people (text, markdown for pull requests) and programs (JSON).
+//! Rendering a change set for people (text, markdown for pull requests) and programs (JSON).
 //!
-//! Only changed fields are shown; multi-line text (markdown, OpenAPI) as a unified diff. Plans hold
-//! no secrets, so nothing here needs redaction.
+//! Text and markdown count and show manifest objects (`~ Plan free`), each with its effects on
+//! each target under it, and use one legend: `+` create, `~` update, `#` tag (adopt), `-` delete,
+//! `!` retire, `/` release. Only changed fields are shown; multi-line text (markdown, OpenAPI) as a
+//! unified diff. Changes that widen access are flagged under their object and again in a block
+//! before the summary. JSON keeps one entry per object and target. Change sets hold no secrets, so
+//! nothing here needs redaction.
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
 use similar::TextDiff;
 
-use super::plan::{Action, Change, Plan, Target};
-use crate::desired::Kind;
+use super::plan::{Action, Change, ChangeSet, ObjectChange, Op, Target, Widening};
 
 /// Longest value shown inline before it is cut.
 const MAX_INLINE: usize = 160;
 
+/// Most widening warnings repeated in the closing block (each object shows its own in full).
+const MAX_WIDENING_SUMMARY: usize = 100;
+
+/// The line printed when there is nothing to do.
+pub const NO_CHANGES: &str = "No changes. The database and the Dashboards match the manifests.";
+
 /// Plain text, optionally with ANSI colours on the action markers.
-pub fn text(plan: &Plan, color: bool) -> String {
+pub fn text(plan: &ChangeSet, color: bool) -> String {
     let mut out = String::new();
-    if plan.changes.is_empty() {
-        out.push_str("No changes. The database and the Dashboards match the manifests.\n");
-    }
-    for (title, changes) in groups(plan) {
-        let _ = writeln!(out, "{title}:");
-        let mut last_kind: Option<Kind> = None;
-        for c in changes {
-            if last_kind != Some(c.kind) {
-                let _ = writeln!(out, "  {}", c.kind);
-                last_kind = Some(c.kind);
-            }
-            let marker = c.action.marker();
-            let marker = if color {
-                paint(c.action, marker)
+    let objects = plan.objects();
+    if objects.is_empty() {
+        let _ = writeln!(out, "{NO_CHANGES}");
+    } else {
+        let _ = writeln!(
+            out,
+            "Legend: {}\n",
+            legend(&objects, "  ", |a| a.marker().to_string())
+        );
+        let marker = |a: Action| {
+            if color {
+                paint(a, a.marker())
             } else {
-                marker.to_string()
-            };
-            let _ = writeln!(out, "    {marker} {}{}", c.name, action_note(c));
-            write_details(&mut out, c, "        ");
+                a.marker().to_string()
+            }
+        };
+        for o in &objects {
+            write_object(&mut out, o, &marker);
+            out.push('\n');
         }
-        out.push('\n');
+        let widening = widening_lines(&objects);
+        if !widening.is_empty() {
+            let _ = writeln!(out, "⚠ {}", widening_title(&objects));
+            for (object, line) in &widening {
+                let _ = writeln!(out, "  {object}: {line}");
+            }
+            out.push('\n');
+        }
     }
     for w in &plan.warnings {
         let _ = writeln!(out, "warning: {w}");
@@ -45,37 +61,56 @@ pub fn text(plan: &Plan, color: bool) -> String {
     for e in &plan.errors {
         let _ = writeln!(out, "error: {}", e.message);
     }
-    if !plan.changes.is_empty() {
+    if !objects.is_empty() {
         let _ = writeln!(out, "{}", plan.summary.line());
     }
     out
 }
 
-/// Markdown for a pull-request comment: the summary, then one collapsible section per group.
-pub fn markdown(plan: &Plan) -> String {
+/// Markdown for a pull-request comment: the summary, the access widenings (outside the collapsed
+/// sections, so they cannot be missed), the legend, then one collapsible section per kind.
+pub fn markdown(plan: &ChangeSet) -> String {
     let mut out = String::from("### portalctl plan\n\n");
-    if plan.changes.is_empty() {
-        out.push_str("**No changes.** The database and the Dashboards match the manifests.\n");
+    let objects = plan.objects();
+    if objects.is_empty() {
+        out.push_str("**No changes.** The database and the Dashboards match the manifests.\n\n");
     } else {
         let _ = writeln!(out, "**{}**\n", plan.summary.line());
-        for (title, changes) in groups(plan) {
+        let widening = widening_lines(&objects);
+        if !widening.is_empty() {
+            let _ = writeln!(out, "> [!WARNING]\n> **{}**", widening_title(&objects));
+            for (object, line) in &widening {
+                let _ = writeln!(out, "> - `{object}`: {}", html_escape(line));
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(
+            out,
+            "Legend: {}\n",
+            legend(&objects, " · ", |a| format!("`{}`", a.marker()))
+        );
+        let mut start = 0;
+        while start < objects.len() {
+            let kind = objects[start].kind;
+            let end = objects[start..]
+                .iter()
+                .position(|o| o.kind != kind)
+                .map_or(objects.len(), |n| start + n);
+            let mut body = String::new();
+            for (i, o) in objects[start..end].iter().enumerate() {
+                if i > 0 {
+                    body.push('\n');
+                }
+                write_object(&mut body, o, &|a: Action| a.marker().to_string());
+            }
+            let fence = fence_for(&body);
+            let n = end - start;
             let _ = writeln!(
                 out,
-                "<details><summary>{} — {} change{}</summary>\n\n```diff",
-                html_escape(&title),
-                changes.len(),
-                plural(changes.len() as u64)
+                "<details><summary>{kind} — {n} change{}</summary>\n\n{fence}diff\n{body}{fence}\n\n</details>\n",
+                plural(n as u64)
             );
-            for c in &changes {
-                let marker = match c.action {
-                    Action::Create => '+',
-                    Action::Delete | Action::Retire | Action::Release => '-',
-                    Action::Update | Action::Tag => '!',
-                };
-                let _ = writeln!(out, "{marker} {} {}{}", c.kind, c.name, action_note(c));
-                write_details(&mut out, c, "    ");
-            }
-            out.push_str("```\n\n</details>\n\n");
+            start = end;
         }
     }
     for w in &plan.warnings {
@@ -87,8 +122,9 @@ pub fn markdown(plan: &Plan) -> String {
     out
 }
 
-/// The JSON plan (the same document `plan --out` saves). Creations list their fields too.
-pub fn json(plan: &Plan) -> String {
+/// The JSON change set (the same document `plan --out` saves): one entry per object and target,
+/// creations with their fields too.
+pub fn json(plan: &ChangeSet) -> String {
     let mut plan = plan.clone();
     for c in &mut plan.changes {
         if c.fields.is_empty() {
@@ -99,50 +135,32 @@ pub fn json(plan: &Plan) -> String {
         .unwrap_or_else(|e| format!("{{\"errors\":[{{\"message\":\"cannot render plan: {e}\"}}]}}"))
 }
 
-fn groups(plan: &Plan) -> Vec<(String, Vec<&Change>)> {
-    let mut out: Vec<(String, Vec<&Change>)> = Vec::new();
-    let mut keys: Vec<(u8, String)> = Vec::new();
-    for c in &plan.changes {
-        let key = match (c.target, &c.provider) {
-            (Target::Dashboard, Some(p)) => (0, format!("Dashboard {p}")),
-            (Target::Dashboard, None) => (0, "Dashboard".to_owned()),
-            (Target::Database, _) => (1, "Database".to_owned()),
-        };
-        match keys.iter().position(|k| *k == key) {
-            Some(i) => out[i].1.push(c),
-            None => {
-                keys.push(key.clone());
-                out.push((key.1, vec![c]));
-            }
-        }
-    }
-    let mut idx: Vec<usize> = (0..out.len()).collect();
-    idx.sort_by(|a, b| keys[*a].cmp(&keys[*b]));
-    let mut sorted: Vec<(String, Vec<&Change>)> = Vec::new();
-    for i in idx {
-        let (t, mut cs) = std::mem::take(&mut out[i]);
-        cs.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
-        sorted.push((t, cs));
-    }
-    sorted
+/// `+ create  ~ update …` for the actions this change set uses, in the summary's order.
+fn legend(objects: &[ObjectChange<'_>], sep: &str, marker: impl Fn(Action) -> String) -> String {
+    let used = |a: Action| {
+        objects
+            .iter()
+            .any(|o| o.action == a || o.changes.iter().any(|c| c.action == a))
+    };
+    Action::ALL
+        .into_iter()
+        .filter(|a| used(*a))
+        .map(|a| match a {
+            Action::Tag => format!("{} tag (adopt)", marker(a)),
+            _ => format!("{} {}", marker(a), a.verb()),
+        })
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
-/// The changed fields of a change, then its impact on developers.
-fn write_details(out: &mut String, c: &Change, indent: &str) {
-    for f in c.shown_fields().iter() {
-        write_field(
-            out,
-            c.action,
-            &f.path,
-            f.before.as_ref(),
-            f.after.as_ref(),
-            indent,
-        );
-    }
-    if let Some(i) = c.impact {
+/// One object: its line, the credentials involved, its access widenings, then each change under
+/// its target.
+fn write_object(out: &mut String, o: &ObjectChange<'_>, marker: &dyn Fn(Action) -> String) {
+    let _ = writeln!(out, "{} {} {}", marker(o.action), o.kind, o.name);
+    if let Some(i) = o.impact() {
         let _ = write!(
             out,
-            "{indent}impact: {} active credential{}",
+            "    impact: {} active credential{}",
             i.active_credentials,
             plural(i.active_credentials)
         );
@@ -151,18 +169,137 @@ fn write_details(out: &mut String, c: &Change, indent: &str) {
         }
         out.push('\n');
     }
+    let adopting = o.action == Action::Tag;
+    for w in o.widens() {
+        let _ = writeln!(
+            out,
+            "    ⚠ widens access: {} ({})",
+            w.message,
+            reach(w, adopting)
+        );
+    }
+    for c in &o.changes {
+        let _ = writeln!(out, "    {}: {} {}", target(c), marker(c.action), effect(c));
+        for f in c.shown_fields().iter() {
+            write_field(
+                out,
+                c.action,
+                &f.path,
+                f.before.as_ref(),
+                f.after.as_ref(),
+                "      ",
+            );
+        }
+    }
 }
 
-fn action_note(c: &Change) -> &'static str {
-    match (c.action, c.target) {
-        (Action::Tag, _) => "  (adopt: add ownership tags)",
-        (Action::Retire, Target::Dashboard) => {
-            "  (retire: policy to draft, existing keys keep working)"
-        }
-        (Action::Retire, Target::Database) => "  (retire: hidden from catalogs, no new requests)",
-        (Action::Release, _) => "  (release: remove ownership tag, policy kept)",
-        _ => "",
+fn target(c: &Change) -> String {
+    match (c.target, &c.provider) {
+        (Target::Dashboard, Some(p)) => format!("Dashboard {p}"),
+        (Target::Dashboard, None) => "Dashboard".into(),
+        (Target::Database, _) => "Database".into(),
     }
+}
+
+/// What a change does to its target, in words.
+fn effect(c: &Change) -> String {
+    let created_name = || {
+        c.ops.iter().find_map(|op| match op {
+            Op::CreatePolicy { policy, .. } => policy.get("name").and_then(Value::as_str),
+            _ => None,
+        })
+    };
+    let name = c
+        .policy
+        .as_ref()
+        .map(|p| p.name.as_str())
+        .or_else(created_name)
+        .unwrap_or_default();
+    let id = c.policy.as_ref().map(|p| p.id.as_str()).unwrap_or_default();
+    match (c.target, c.action) {
+        (Target::Dashboard, Action::Create) => format!("create policy {name:?}"),
+        (Target::Dashboard, Action::Update) => format!("update policy {name:?}"),
+        (Target::Dashboard, Action::Tag) => {
+            format!("adopt policy {name:?} (id {id}): ownership tags added")
+        }
+        (Target::Dashboard, Action::Retire) => {
+            format!("retire policy {name:?}: set to draft, existing keys keep working")
+        }
+        (Target::Dashboard, Action::Delete) => format!("delete policy {name:?}"),
+        (Target::Dashboard, Action::Release) => {
+            format!("release policy {name:?} (id {id}): ownership tag removed, policy kept")
+        }
+        (Target::Database, Action::Retire) => {
+            "retire: hidden from catalogs, no new requests".into()
+        }
+        (Target::Database, a) => a.verb().into(),
+    }
+}
+
+/// How many credentials a widening reaches, in words.
+fn reach(w: &Widening, adopting: bool) -> String {
+    let n = w.active_credentials;
+    if adopting {
+        format!(
+            "reaches {n} active credential{} issued by this portal, and any keys issued elsewhere under this policy",
+            plural(n)
+        )
+    } else {
+        format!("reaches {n} active credential{}", plural(n))
+    }
+}
+
+fn widening_title(objects: &[ObjectChange<'_>]) -> String {
+    let n = objects
+        .iter()
+        .filter(|o| o.widens().next().is_some())
+        .count();
+    format!(
+        "{n} object{} widen{} access:",
+        plural(n as u64),
+        if n == 1 { "s" } else { "" }
+    )
+}
+
+/// One entry per widening, for the closing block: the object (`~ Plan free`) and the warning
+/// with its reach.
+fn widening_lines(objects: &[ObjectChange<'_>]) -> Vec<(String, String)> {
+    let mut lines = Vec::new();
+    let mut more = 0;
+    for o in objects {
+        for w in o.widens() {
+            if lines.len() < MAX_WIDENING_SUMMARY {
+                lines.push((
+                    format!("{} {} {}", o.action.marker(), o.kind, o.name),
+                    format!("{} ({})", w.message, reach(w, o.action == Action::Tag)),
+                ));
+            } else {
+                more += 1;
+            }
+        }
+    }
+    if more > 0 {
+        lines.push((
+            "…".to_owned(),
+            format!("and {more} more, each shown under its object"),
+        ));
+    }
+    lines
+}
+
+/// A code fence longer than any run of backticks in the body (markdown content may hold fences).
+fn fence_for(body: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for ch in body.chars() {
+        if ch == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    "`".repeat((longest + 1).max(3))
 }
 
 fn paint(action: Action, marker: char) -> String {

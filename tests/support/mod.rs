@@ -1,12 +1,14 @@
 //! Shared helpers of the integration tests: a simulator on 127.0.0.1:0, a fresh database per
-//! test (SQLite file or PostgreSQL database), manifests in a temp dir, and the engine.
+//! test (SQLite file or PostgreSQL database), manifests in a temp dir, and the reconciler.
 #![allow(dead_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use portalctl::reconcile::apply::{execute, Report};
-use portalctl::reconcile::{Engine, Plan};
+use portalctl::reconcile::apply::Report;
+use portalctl::reconcile::{
+    release_lock, take_lock, ChangeSet, PlanOptions, ReconcileError, Reconciler, RunOptions,
+};
 use portalctl::store::Store;
 use portalctl::tyk::sim::{self, SimConfig, SimHandle};
 use tempfile::TempDir;
@@ -160,47 +162,54 @@ impl World {
         std::fs::remove_file(self.manifests().join(name)).unwrap();
     }
 
-    pub async fn engine(&self) -> (Engine, portalctl::desired::Desired) {
+    pub async fn reconciler(&self) -> (Reconciler, portalctl::desired::Desired) {
         let loaded = portalctl::manifest::load(&self.manifests())
             .unwrap_or_else(|e| panic!("manifests load: {e}"));
-        let store = Store::connect(&self.db_url).await.expect("database opens");
-        let engine =
-            Engine::new(store, "default", Engine::providers_of(&loaded.desired)).expect("engine");
-        (engine, loaded.desired)
+        let reconciler = Reconciler::connect(&self.db_url, "default", &loaded.desired)
+            .await
+            .expect("reconciler");
+        (reconciler, loaded.desired)
     }
 
-    pub async fn plan(&self) -> Plan {
+    pub async fn plan(&self) -> ChangeSet {
         self.plan_with(false).await
     }
 
-    pub async fn plan_with(&self, revoke_retired: bool) -> Plan {
-        let (engine, desired) = self.engine().await;
-        engine.plan(&desired, revoke_retired).await.expect("plan").0
+    pub async fn plan_with(&self, revoke_retired: bool) -> ChangeSet {
+        let (reconciler, desired) = self.reconciler().await;
+        reconciler
+            .plan(&desired, &PlanOptions { revoke_retired })
+            .await
+            .expect("plan")
     }
 
-    /// Plans and applies under the lock; returns the plan and the report.
-    pub async fn apply(&self) -> (Plan, Report) {
+    /// Plans and applies under the lock (`Reconciler::run_once`); returns the plan and the
+    /// report, also when some change failed.
+    pub async fn apply(&self) -> (ChangeSet, Report) {
         self.apply_with(false).await
     }
 
-    pub async fn apply_with(&self, revoke_retired: bool) -> (Plan, Report) {
-        let (engine, desired) = self.engine().await;
-        let lock = engine
-            .store
-            .lock(
-                "test",
-                std::time::Duration::from_secs(30),
-                std::time::Duration::from_secs(10),
-            )
-            .await
-            .unwrap();
-        let (plan, _) = engine.plan(&desired, revoke_retired).await.expect("plan");
-        assert!(plan.errors.is_empty(), "plan errors: {:?}", plan.errors);
-        let report = execute(&plan, &engine.store, &engine.clients, &lock)
-            .await
-            .expect("apply");
-        lock.release().await.unwrap();
-        (plan, report)
+    pub async fn apply_with(&self, revoke_retired: bool) -> (ChangeSet, Report) {
+        let (reconciler, desired) = self.reconciler().await;
+        let lock = take_lock(
+            &reconciler.store,
+            "test",
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        let opts = RunOptions {
+            plan: PlanOptions { revoke_retired },
+            allow_empty: true,
+        };
+        let outcome = match reconciler.run_once(&desired, &opts, &lock).await {
+            Ok(outcome) => outcome,
+            Err(ReconcileError::Incomplete(outcome)) => *outcome,
+            Err(e) => panic!("apply: {e}"),
+        };
+        release_lock(lock).await;
+        (outcome.plan, outcome.report)
     }
 
     pub async fn store(&self) -> Store {

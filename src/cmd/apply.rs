@@ -67,7 +67,7 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> anyhow::Result<u8> {
         let store = Store::connect(&settings.database).await?;
         let lock = match store.lock(&default_holder(), lease(), wait).await {
             Ok(l) => l,
-            Err(e @ StoreError::LockHeld { .. }) => {
+            Err(e @ StoreError::LeaseHeld { .. }) => {
                 let msg = format!(
                     "{e}; another apply is running. Wait for it, or pass --lock-timeout to wait up to that long"
                 );
@@ -107,7 +107,7 @@ async fn locked(
     store: Store,
     saved: Option<Plan>,
     loaded: Option<crate::manifest::Loaded>,
-    lock: &crate::store::LockGuard,
+    lock: &crate::store::Lease,
     json_out: bool,
 ) -> anyhow::Result<u8> {
     let (plan, engine) = match (saved, loaded) {

@@ -124,7 +124,7 @@ async fn apply(settings: &Settings, desired: &crate::desired::Desired) -> anyhow
         .await
     {
         Ok(l) => l,
-        Err(e @ StoreError::LockHeld { .. }) => {
+        Err(e @ StoreError::LeaseHeld { .. }) => {
             anyhow::bail!("{e}; an apply is running on this database. Wait for it, or run the demo on its own database with --database sqlite://{DEMO_DIR}/portal.db")
         }
         Err(e) => return Err(e.into()),

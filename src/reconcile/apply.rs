@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::docs::{remove_path, set_path};
 use super::plan::{Action, Change, Op, Plan, PolicyPatch, Target};
 use crate::desired::Kind;
-use crate::store::{DbWrite, LockGuard, Origin, PolicyRefRow, Store};
+use crate::store::{DbWrite, Lease, Origin, PolicyRefRow, Store};
 use crate::tyk::{DashboardClient, Policy, TykError};
 
 /// What became of one change.
@@ -90,7 +90,7 @@ pub async fn execute(
     plan: &Plan,
     store: &Store,
     clients: &BTreeMap<String, DashboardClient>,
-    lock: &LockGuard,
+    lock: &Lease,
 ) -> Result<Report, ApplyError> {
     for c in &plan.changes {
         for op in &c.ops {
@@ -218,7 +218,7 @@ pub async fn execute(
     // Policy references of policies created in step 1 go in the same transaction.
     writes.extend(extra_writes);
     let db_started = Instant::now();
-    let db_result = store.write(&writes).await;
+    let db_result = store.write(&writes, lock).await;
     tracing::debug!(elapsed = ?db_started.elapsed(), rss_mib = crate::telemetry::rss_mib(), writes = writes.len(), "apply: database transaction done");
     let db_failed = match &db_result {
         Ok(()) => {

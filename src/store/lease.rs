@@ -3,7 +3,7 @@
 //!
 //! A lease is one row of `leases`. Taking it is one conditional upsert, so two processes racing
 //! for it cannot both win, on SQLite or PostgreSQL. Every time in that row is computed and
-//! compared by the database itself (`clock_timestamp()` on PostgreSQL, `julianday('now')` on
+//! compared by the database itself (`statement_timestamp()` on PostgreSQL, `julianday('now')` on
 //! SQLite), so machines whose clocks disagree still agree on who holds a lease; this module never
 //! reads the machine's wall clock. Each acquisition bumps the row's `epoch`, the fencing
 //! generation, and draws a fresh random token: the apply transaction (`Store::write`) checks,

@@ -138,13 +138,15 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The database's clock in Unix milliseconds, as SQL. PostgreSQL's `clock_timestamp()` is the
-    /// server's time at the call (`now()` would be the transaction's start); SQLite's `'now'` is
-    /// the machine's clock, which is the only clock a single file has.
+    /// The database's clock in Unix milliseconds, as SQL, constant within one statement (so an
+    /// expiry is exactly "now + lifetime"). PostgreSQL's `statement_timestamp()` is the server's
+    /// time when the statement arrived (`now()` would be the start of the transaction, stale in
+    /// a long apply transaction); SQLite's `'now'` is the machine's clock, the only clock a
+    /// single file has.
     fn now_ms_sql(self) -> &'static str {
         match self {
             Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS BIGINT)",
-            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)",
         }
     }
 }
@@ -213,12 +215,41 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// write-ahead logging, and a larger page cache for the batched writes.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;";
 
+/// Opens one connection with a deadline and says plainly why it failed: refused, unknown host,
+/// no answer (the pool would retry a refused connection for 30 s and say "pool timed out").
+async fn first_connection(
+    url: &str,
+    redacted: &str,
+    address: &str,
+) -> Result<AnyConnection, StoreError> {
+    let unreachable = |reason: String| StoreError::Unreachable {
+        url: redacted.to_owned(),
+        reason,
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, AnyConnection::connect(url)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(sqlx::Error::Io(e))) => Err(unreachable(match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => format!("connection refused at {address}"),
+            std::io::ErrorKind::TimedOut => format!("connection timed out at {address}"),
+            _ => format!("{address}: {e}"),
+        })),
+        Ok(Err(cause)) => Err(StoreError::Connect {
+            url: redacted.to_owned(),
+            cause,
+        }),
+        Err(_) => Err(unreachable(format!(
+            "no answer within {} s from {address}",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
 impl Store {
     /// Opens (creating a SQLite file on first use) and migrates the database at `url`.
     ///
-    /// One connection is opened first, with a deadline, and its error reported as is: the pool
-    /// would retry a refused connection for 30 s and then say only "pool timed out". Migrations
-    /// run on that connection; the pool opens its own connections when first used.
+    /// One connection is opened first, with a deadline, and its error reported as is
+    /// (`first_connection`). Migrations run on it; the pool opens its own connections when
+    /// first used.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let redacted = redact_url(url);
@@ -259,36 +290,7 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(redacted));
         };
 
-        let mut conn =
-            match tokio::time::timeout(CONNECT_TIMEOUT, AnyConnection::connect(&url)).await {
-                Ok(Ok(conn)) => conn,
-                Ok(Err(sqlx::Error::Io(e))) => {
-                    let what = match e.kind() {
-                        std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
-                        std::io::ErrorKind::TimedOut => "connection timed out".to_owned(),
-                        _ => e.to_string(),
-                    };
-                    return Err(StoreError::Unreachable {
-                        url: redacted,
-                        reason: format!("{what} at {address}"),
-                    });
-                }
-                Ok(Err(cause)) => {
-                    return Err(StoreError::Connect {
-                        url: redacted,
-                        cause,
-                    })
-                }
-                Err(_) => {
-                    return Err(StoreError::Unreachable {
-                        url: redacted,
-                        reason: format!(
-                            "no answer within {} s from {address}",
-                            CONNECT_TIMEOUT.as_secs()
-                        ),
-                    })
-                }
-            };
+        let mut conn = first_connection(&url, &redacted, &address).await?;
         if backend == Backend::Sqlite {
             conn.execute(SQLITE_PRAGMAS)
                 .await

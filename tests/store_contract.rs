@@ -651,3 +651,19 @@ async fn a_refused_postgres_connection_is_reported_at_once_with_its_address() {
         assert!(!stderr.contains("timed out"), "{stderr}");
     }
 }
+
+/// An in-memory SQLite database is migrated and lives as long as its store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_memory_sqlite_database_is_migrated_and_kept() {
+    let store = portalctl::store::Store::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let lease = store.lock("test", LONG, Duration::ZERO).await.unwrap();
+    store
+        .write(&[provider_write("http://dashboard.example")], &lease)
+        .await
+        .unwrap();
+    assert_eq!(store.state_version().await.unwrap(), 1);
+    assert_eq!(store.provider_connections().await.unwrap().len(), 1);
+    lease.release().await.unwrap();
+}

@@ -247,15 +247,16 @@ async fn first_connection(
 impl Store {
     /// Opens (creating a SQLite file on first use) and migrates the database at `url`.
     ///
-    /// One connection is opened first, with a deadline, and its error reported as is
-    /// (`first_connection`). Migrations run on it; the pool opens its own connections when
-    /// first used.
+    /// On PostgreSQL one connection is opened first, with a deadline, and its error reported as
+    /// is (`first_connection`); migrations run on it, and the pool opens its own connections
+    /// when first used.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let redacted = redact_url(url);
         let (backend, url, address) = if let Some(rest) = url.strip_prefix("sqlite:") {
-            // `sqlite://portal.db`, `sqlite:portal.db` and `sqlite::memory:` all work; create the
-            // file on first use.
+            // `sqlite://portal.db`, `sqlite:portal.db` and `sqlite::memory:` all work (the pool
+            // never closes an in-memory database's one connection, which would lose it);
+            // create the file on first use.
             let mut u = format!("sqlite:{rest}");
             if !rest.contains(":memory:") && !rest.contains("mode=") {
                 u.push_str(if rest.contains('?') {
@@ -290,72 +291,73 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(redacted));
         };
 
-        let mut conn = first_connection(&url, &redacted, &address).await?;
-        if backend == Backend::Sqlite {
-            conn.execute(SQLITE_PRAGMAS)
-                .await
-                .map_err(|cause| StoreError::Connect {
-                    url: redacted.clone(),
-                    cause,
-                })?;
-        }
-        // Two processes opening a new SQLite file at once can both decide to run a migration
-        // (SQLite has no migration lock); the loser fails with "already exists" and, on a second
-        // look, finds the migration applied.
-        let mut attempt = 0;
-        loop {
-            match migrator().run(&mut conn).await {
-                Ok(()) => break,
-                Err(_) if backend == Backend::Sqlite && attempt < 3 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
-                }
-                Err(cause) => {
-                    return Err(StoreError::Migrate {
-                        url: redacted.clone(),
-                        cause,
-                    })
-                }
-            }
-        }
-        let _ = conn.close().await;
-
         let mut options = AnyPoolOptions::new().max_connections(match backend {
             Backend::Sqlite => 1,
             Backend::Postgres => 8,
         });
-        // An in-memory SQLite database lives as long as its one connection: keep it open, and
-        // migrate it there (the first connection's database is gone).
-        let in_memory = backend == Backend::Sqlite && url.contains(":memory:");
-        if in_memory {
-            options = options
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None);
-        }
-        if backend == Backend::Sqlite {
-            options = options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute(SQLITE_PRAGMAS).await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool = options
-            .connect_lazy(&url)
-            .map_err(|cause| StoreError::Connect {
-                url: redacted.clone(),
-                cause,
-            })?;
-        if in_memory {
-            migrator()
-                .run(&pool)
-                .await
-                .map_err(|cause| StoreError::Migrate {
-                    url: redacted.clone(),
-                    cause,
-                })?;
-        }
+        let pool = match backend {
+            Backend::Sqlite => {
+                if url.contains(":memory:") {
+                    options = options
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None);
+                }
+                options = options.after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(SQLITE_PRAGMAS).await?;
+                        Ok(())
+                    })
+                });
+                // Opening a file fails at once, so the pool's first connection says why; it stays
+                // open (closing the last connection would checkpoint the whole write-ahead log
+                // before the command even starts).
+                let pool = options
+                    .connect(&url)
+                    .await
+                    .map_err(|cause| StoreError::Connect {
+                        url: redacted.clone(),
+                        cause,
+                    })?;
+                // Two processes opening a new SQLite file at once can both decide to run a
+                // migration (SQLite has no migration lock); the loser fails with "already
+                // exists" and, on a second look, finds the migration applied.
+                let mut attempt = 0;
+                loop {
+                    match migrator().run(&pool).await {
+                        Ok(()) => break,
+                        Err(_) if attempt < 3 => {
+                            attempt += 1;
+                            tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                        }
+                        Err(cause) => {
+                            return Err(StoreError::Migrate {
+                                url: redacted.clone(),
+                                cause,
+                            })
+                        }
+                    }
+                }
+                pool
+            }
+            Backend::Postgres => {
+                let mut conn = first_connection(&url, &redacted, &address).await?;
+                migrator()
+                    .run(&mut conn)
+                    .await
+                    .map_err(|cause| StoreError::Migrate {
+                        url: redacted.clone(),
+                        cause,
+                    })?;
+                let _ = conn.close().await;
+                options
+                    .connect_lazy(&url)
+                    .map_err(|cause| StoreError::Connect {
+                        url: redacted.clone(),
+                        cause,
+                    })?
+            }
+        };
         Ok(Store {
             pool,
             backend,

@@ -171,7 +171,8 @@ impl Shared {
     }
 }
 
-fn millis(d: Duration) -> i64 {
+/// A lifetime in whole milliseconds for the database (at least 1).
+pub(crate) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
 }
 

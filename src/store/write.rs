@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{Any, Row, Transaction};
 
-use super::lease::{Lease, LostReason};
+use super::lease::{millis, Lease, LostReason};
 use super::snapshot::{PolicyRefRow, Status};
 use super::{now_ms, query_err, Store, StoreError};
 use crate::desired::Kind;
@@ -75,8 +75,8 @@ pub enum DbWrite {
 }
 
 impl Store {
-    /// Applies all writes in one transaction: all of them or none, and only while `lease` (the
-    /// apply lease) is still ours.
+    /// Applies all writes in one transaction: all of them or none, and only while `lease`
+    /// (normally the apply lease, [`super::APPLY_LEASE`]) is still ours.
     ///
     /// The transaction's first statement renews the lease row on condition that it carries our
     /// token and has not expired by the database's clock; otherwise the transaction rolls back
@@ -236,7 +236,7 @@ impl Store {
             "UPDATE leases SET expires_at = {now} + $1, renewed_at = {now} \
              WHERE name = $2 AND token = $3 AND expires_at > {now}",
         ))
-        .bind(i64::try_from(lease.lifetime().as_millis()).unwrap_or(i64::MAX))
+        .bind(millis(lease.lifetime()))
         .bind(lease.name())
         .bind(lease.token())
         .execute(&mut **tx)

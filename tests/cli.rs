@@ -323,7 +323,11 @@ async fn a_killed_apply_leaves_a_lock_that_expires(backend: Backend) {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
-        store.lock_holder().await.unwrap().is_some(),
+        store
+            .lease_holder(portalctl::store::APPLY_LEASE)
+            .await
+            .unwrap()
+            .is_some(),
         "the dead run's lock is still there"
     );
     let out = w.cli(&["apply", "-f", "manifests", "--lock-timeout", "30s"]);

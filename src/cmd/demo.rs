@@ -86,7 +86,6 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<u8> {
         if local_port(&provider.spec.url) != Some(port) {
             provider.spec.url = sim_url.clone();
         }
-        provider.spec.secret = SecretRef::FromFile(secret_file.clone());
     }
     println!(
         "Applying {EXAMPLES} ({} documents) to {}.\n\
@@ -96,7 +95,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<u8> {
         redact_url(&settings.database)
     );
 
-    let code = apply(&settings, &loaded.desired).await?;
+    let code = apply(&settings, &loaded.desired, &secret_file).await?;
     if code != 0 {
         sim.shutdown().await;
         return Ok(code);
@@ -116,7 +115,11 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<u8> {
 
 /// Takes the apply lock, plans, prints the plan, executes it and prints the result: the same
 /// library calls as `portalctl apply`, minus the confirmation (the demo refuses destructive plans).
-async fn apply(settings: &Settings, desired: &crate::desired::Desired) -> anyhow::Result<u8> {
+async fn apply(
+    settings: &Settings,
+    desired: &crate::desired::Desired,
+    secret_file: &Path,
+) -> anyhow::Result<u8> {
     let store = Store::connect(&settings.database).await?;
     let lock = match take_lock(
         &store,
@@ -133,8 +136,13 @@ async fn apply(settings: &Settings, desired: &crate::desired::Desired) -> anyhow
         Err(e) => return Err(e.into()),
     };
     let result = async {
-        let reconciler =
-            Reconciler::new(store, &settings.instance, Reconciler::providers_of(desired))?;
+        // The clients use the demo's secret file; the database keeps the examples' secret
+        // reference (like their url), so `plan -f examples/b2b` afterwards finds nothing to change.
+        let mut providers = Reconciler::providers_of(desired);
+        for spec in providers.values_mut() {
+            spec.secret = SecretRef::FromFile(secret_file.to_owned());
+        }
+        let reconciler = Reconciler::new(store, &settings.instance, providers)?;
         let plan = reconciler.plan(desired, &PlanOptions::default()).await?;
         let color = super::stdout_color();
         if !plan.errors.is_empty() {

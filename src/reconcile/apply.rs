@@ -292,7 +292,7 @@ pub async fn execute(
     // Policy references of policies created in step 1 go in the same transaction.
     writes.extend(extra_writes);
     let db_started = Instant::now();
-    let db_result = store.write(&writes).await;
+    let db_result = store.write(&writes, lock).await;
     tracing::debug!(elapsed = ?db_started.elapsed(), rss_mib = crate::telemetry::rss_mib(), writes = writes.len(), "apply: database transaction done");
     let db_failed = match &db_result {
         Ok(()) => {

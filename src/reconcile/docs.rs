@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::desired::{Desired, Kind, Plan, Product, Provider};
-use crate::manifest::kinds::{KeyExpiry, Limit};
+use crate::manifest::kinds::{KeyExpiry, Limit, ProviderSpec, SecretRef};
 
 /// The ownership tag of an instance.
 pub fn owner_tag(instance: &str) -> String {
@@ -339,13 +339,36 @@ pub fn project(actual: &Value, like: &Value) -> Value {
     }
 }
 
+/// The Provider document: the whole connection `serve` needs to build a Dashboard client
+/// without manifests (url, org id, timeout, requests in flight, TLS, policy tags, gateway URL)
+/// and the secret *reference*, never its value.
+///
+/// The loader resolves `fromFile` against the manifest's folder, which is relative when the
+/// manifests were named by a relative path; the stored path is made absolute so that `serve`,
+/// started from another folder, reads the same file. That is the one thing here that depends on
+/// the process (its working directory, fixed for its lifetime), and it touches no file.
+fn provider_connection(spec: &ProviderSpec) -> ProviderSpec {
+    let mut spec = spec.clone();
+    if let SecretRef::FromFile(path) = &spec.secret {
+        if path.is_relative() {
+            if let Ok(absolute) = std::path::absolute(path) {
+                spec.secret = SecretRef::FromFile(absolute);
+            }
+        }
+    }
+    spec
+}
+
 /// The canonical database document of every desired object, by (kind, name).
 pub fn desired_docs(desired: &Desired) -> Vec<(Kind, String, Value, Option<String>)> {
     let mut out = Vec::new();
     for p in desired.providers.values() {
-        let mut doc = to_object(&p.spec);
-        doc.remove("secret");
-        out.push((Kind::Provider, p.name.to_string(), Value::Object(doc), None));
+        out.push((
+            Kind::Provider,
+            p.name.to_string(),
+            Value::Object(to_object(&provider_connection(&p.spec))),
+            None,
+        ));
     }
     for o in desired.organisations.values() {
         out.push((

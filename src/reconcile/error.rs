@@ -113,13 +113,18 @@ pub fn tyk_retryable(e: &TykError) -> bool {
 /// migration or a corrupt row stays broken until someone fixes it.
 pub fn store_retryable(e: &StoreError) -> bool {
     match e {
-        StoreError::UnsupportedUrl(_) | StoreError::Migrate { .. } | StoreError::Corrupt { .. } => {
-            false
-        }
-        StoreError::Connect { .. }
+        StoreError::UnsupportedUrl(_)
+        | StoreError::Migrate { .. }
+        | StoreError::Corrupt { .. }
+        | StoreError::CorruptRow { .. }
+        | StoreError::NoConnection { .. } => false,
+        // A server that is down or refusing may be restarted; an authentication failure or a
+        // missing database file may be fixed while a loop waits: both are worth another try.
+        StoreError::Unreachable { .. }
+        | StoreError::Connect { .. }
         | StoreError::Query { .. }
-        | StoreError::LockHeld { .. }
-        | StoreError::LockLost => true,
+        | StoreError::LeaseHeld { .. }
+        | StoreError::LeaseLost { .. } => true,
     }
 }
 
@@ -172,12 +177,16 @@ mod tests {
             list(status(500)),
             list(status(503)),
             list(status(429)),
-            ReconcileError::LockHeld(StoreError::LockHeld {
+            ReconcileError::LockHeld(StoreError::LeaseHeld {
+                name: crate::store::APPLY_LEASE.into(),
                 holder: "ci".into(),
                 since_secs: 1,
                 expires_in_secs: 29,
             }),
-            ReconcileError::Store(StoreError::LockLost),
+            ReconcileError::Store(StoreError::LeaseLost {
+                name: crate::store::APPLY_LEASE.into(),
+                reason: crate::store::LostReason::Expired,
+            }),
             incomplete(vec![
                 Outcome::Done,
                 Outcome::Failed {

@@ -23,10 +23,10 @@ use crate::manifest::kinds::{Name, ProviderSpec};
 use crate::store::{Snapshot, Store, StoreError};
 use crate::tyk::{ClientConfig, DashboardClient};
 
-/// The apply lock as the reconcile path holds it. The store is generalising its lock into named
-/// leases; this alias, [`take_lock`] and [`release_lock`] are the only places that name the
-/// store's lock API, so adapting to the lease is a change here.
-pub type ApplyLock = crate::store::LockGuard;
+/// The apply lock as the reconcile path holds it: the store's named lease `apply`, fenced in the
+/// apply transaction. This alias, [`take_lock`] and [`release_lock`] are the only places that
+/// name the store's lease API.
+pub type ApplyLock = crate::store::Lease;
 
 /// Takes the apply lock for `holder`, waiting up to `wait` for another run to finish; the lease
 /// lasts `lease` and is renewed in the background until [`release_lock`]. It needs only the
@@ -39,7 +39,7 @@ pub async fn take_lock(
 ) -> Result<ApplyLock, ReconcileError> {
     match store.lock(holder, lease, wait).await {
         Ok(lock) => Ok(lock),
-        Err(e @ StoreError::LockHeld { .. }) => Err(ReconcileError::LockHeld(e)),
+        Err(e @ StoreError::LeaseHeld { .. }) => Err(ReconcileError::LockHeld(e)),
         Err(e) => Err(e.into()),
     }
 }

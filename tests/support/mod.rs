@@ -237,7 +237,12 @@ impl World {
     pub async fn wait_for_lock(&self) {
         let store = self.store().await;
         for _ in 0..400 {
-            if store.lock_holder().await.unwrap().is_some() {
+            if store
+                .lease_holder(portalctl::store::APPLY_LEASE)
+                .await
+                .unwrap()
+                .is_some()
+            {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;

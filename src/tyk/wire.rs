@@ -1,9 +1,14 @@
 //! The Tyk Dashboard's JSON, exactly as it travels on the wire, and nothing else.
 //!
-//! These types follow `tyk-dashboard-contract.md`. They are tolerant on reads (missing fields take
-//! Tyk's defaults, `null` arrays and maps read as empty, unknown fields are kept in `extra`) so a
-//! read-modify-write never drops what someone else set. They must not hold portalctl concepts:
-//! converting products and plans into policies belongs to the reconciler.
+//! These types follow `tyk-dashboard-contract.md` and the Go types the Dashboard decodes into
+//! (`docs/tyk-wire-types.md` compares them field by field): a Go integer field is an `i64` here and
+//! is written as a JSON integer, a Go `float64` is an `f64` written the way Go writes it (`-1`, not
+//! `-1.0`). Reads are tolerant where Go's decoder is: an explicit `null` reads as Go's zero value,
+//! unknown fields are kept in `extra` so that a read-modify-write never drops what someone else set
+//! (integers there stay integers). A field that is *missing* takes portalctl's read default
+//! instead (limits `-1`, `state` `"active"`), which is what a policy written by an older Dashboard
+//! means. These types must not hold portalctl concepts: converting products and plans into
+//! policies belongs to the reconciler.
 
 use std::fmt;
 
@@ -11,7 +16,9 @@ use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-/// Reads `null` as the type's default, so `"tags": null` and a missing `tags` both give `[]`.
+/// Reads `null` as the type's default, which for the scalar types used here is Go's zero value
+/// (`0`, `false`, `""`), and for lists and maps is empty: Go's decoder leaves a field untouched on
+/// `null`, so a Dashboard can hold and return such a value.
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -20,15 +27,37 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// Writes a Go `float64` the way Go's `encoding/json` does for the values limits take: a whole
+/// number without a fraction (`-1`, `60`), anything else as the shortest decimal. Both forms
+/// decode into a Go `float64`; the integer form keeps our bodies byte-comparable with what the
+/// Dashboard returns.
+pub(crate) fn go_float<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    // 2^53: every whole f64 below it is exactly an i64.
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
+}
+
 /// A security policy (`/api/portal/policies`).
 ///
 /// Missing numeric limits read as `-1` (unlimited/off, what the Dashboard writes for a new policy),
-/// `key_expires_in` as 0 (never), booleans as `false` and `state` as `"active"`.
+/// `key_expires_in` as 0 (never), booleans as `false` and `state` as `"active"`. An explicit
+/// `null` reads as Go's zero value instead (`0`, `false`, `""`), as the Dashboard's own decoder
+/// reads it. Go types: `rate`, `per`, `throttle_interval` are `float64`; `quota_max`,
+/// `quota_renewal_rate`, `key_expires_in` are `int64`; `throttle_retry_limit`, `max_query_depth`
+/// are `int` (64 bits on the Dashboard's platforms).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Policy {
     /// Database id (24 hex characters), set by the Dashboard; empty for a policy not created yet.
-    #[serde(rename = "_id", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "_id",
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub mid: String,
     /// Policy id; the Dashboard sets it to `_id` when empty.
     #[serde(deserialize_with = "null_as_default")]
@@ -40,18 +69,25 @@ pub struct Policy {
     #[serde(deserialize_with = "null_as_default")]
     pub org_id: String,
     /// Rate limit: `rate` requests per `per` seconds; `-1` = unlimited.
+    #[serde(deserialize_with = "null_as_default", serialize_with = "go_float")]
     pub rate: f64,
     /// See `rate`.
+    #[serde(deserialize_with = "null_as_default", serialize_with = "go_float")]
     pub per: f64,
     /// Quota: `quota_max` requests per `quota_renewal_rate` seconds; `-1` = unlimited.
+    #[serde(deserialize_with = "null_as_default")]
     pub quota_max: i64,
     /// See `quota_max`.
+    #[serde(deserialize_with = "null_as_default")]
     pub quota_renewal_rate: i64,
     /// `-1` = off.
+    #[serde(deserialize_with = "null_as_default", serialize_with = "go_float")]
     pub throttle_interval: f64,
     /// `-1` = off.
-    pub throttle_retry_limit: f64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub throttle_retry_limit: i64,
     /// GraphQL depth; `-1` = unlimited.
+    #[serde(deserialize_with = "null_as_default")]
     pub max_query_depth: i64,
     /// Which APIs and versions a key may call, by api id.
     #[serde(deserialize_with = "null_as_default")]
@@ -66,10 +102,13 @@ pub struct Policy {
     #[serde(deserialize_with = "null_as_default")]
     pub meta_data: Map<String, Value>,
     /// Seconds; applied only when a key is first created; 0 = never.
+    #[serde(deserialize_with = "null_as_default")]
     pub key_expires_in: i64,
     /// Must be true for the Gateway to load the policy.
+    #[serde(deserialize_with = "null_as_default")]
     pub active: bool,
     /// Keys under it are disabled.
+    #[serde(deserialize_with = "null_as_default")]
     pub is_inactive: bool,
     /// `"active"`, `"draft"` (keys keep working, no new keys) or `"deny"` (keys disabled).
     #[serde(deserialize_with = "null_as_default")]
@@ -91,7 +130,7 @@ impl Default for Policy {
             quota_max: -1,
             quota_renewal_rate: -1,
             throttle_interval: -1.0,
-            throttle_retry_limit: -1.0,
+            throttle_retry_limit: -1,
             max_query_depth: -1,
             access_rights: AccessRights::default(),
             partitions: Partitions::default(),
@@ -244,14 +283,19 @@ pub struct AllowedUrl {
 #[serde(default)]
 pub struct Partitions {
     /// Access rights.
+    #[serde(deserialize_with = "null_as_default")]
     pub acl: bool,
     /// Quota.
+    #[serde(deserialize_with = "null_as_default")]
     pub quota: bool,
     /// Rate limit.
+    #[serde(deserialize_with = "null_as_default")]
     pub rate_limit: bool,
     /// GraphQL complexity.
+    #[serde(deserialize_with = "null_as_default")]
     pub complexity: bool,
     /// Per-API limits.
+    #[serde(deserialize_with = "null_as_default")]
     pub per_api: bool,
 }
 
@@ -437,6 +481,7 @@ pub(crate) struct KeySession {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const REAL: &str = r#"{"_id":"5fd202b669710900018bc19c","id":"ZGVmYXVsdC9odHRwYmlu","name":"Some other Security Policy",
  "org_id":"5fd08e0f69710900018bc195","rate":-1,"per":-1,"quota_max":-1,"quota_renewal_rate":-1,
@@ -457,12 +502,56 @@ mod tests {
         let ad = &p.access_rights["ZGVmYXVsdC9odHRwYmlu"];
         assert_eq!(ad.versions, ["Default"]);
         assert_eq!(ad.extra["limit"], Value::Null);
-        // Every field comes back (numbers may gain a `.0`: -1 and -1.0 are the same to Tyk).
+        // Every field comes back exactly, integers as integers (Go rejects `-1.0` in an `int`).
         let back: Value = serde_json::to_value(&p).unwrap();
         let orig: Value = serde_json::from_str(REAL).unwrap();
         let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
         assert_eq!(keys(&back), keys(&orig));
+        assert_eq!(back, orig);
+        assert!(!serde_json::to_string(&p).unwrap().contains(".0"));
         assert_eq!(serde_json::from_value::<Policy>(back).unwrap(), p);
+    }
+
+    #[test]
+    fn integers_stay_integers_and_floats_are_written_as_go_writes_them() {
+        let p: Policy = serde_json::from_str(
+            r#"{"throttle_retry_limit":10,"max_query_depth":3,"rate":2.5,"per":60,"throttle_interval":-1,
+                "smoothing":{"enabled":true,"threshold":500,"trigger":0.5,"step":100,"delay":30}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.throttle_retry_limit, 10);
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["throttle_retry_limit"], json!(10));
+        assert!(v["throttle_retry_limit"].is_i64());
+        assert!(v["per"].is_i64() && v["throttle_interval"].is_i64());
+        assert_eq!(v["rate"], json!(2.5));
+        assert!(v["smoothing"]["threshold"].is_i64(), "foreign integers too");
+        // A non-integral number in an integer field is not a policy we can read.
+        assert!(serde_json::from_str::<Policy>(r#"{"throttle_retry_limit":-1.0}"#).is_err());
+        assert!(serde_json::from_str::<Policy>(r#"{"quota_max":"10"}"#).is_err());
+    }
+
+    #[test]
+    fn an_explicit_null_is_gos_zero_value_and_a_missing_field_our_default() {
+        let p: Policy = serde_json::from_str(
+            r#"{"_id":null,"rate":null,"per":null,"quota_max":null,"quota_renewal_rate":null,
+                "throttle_interval":null,"throttle_retry_limit":null,"max_query_depth":null,
+                "key_expires_in":null,"active":null,"is_inactive":null,"state":null,"name":null,
+                "partitions":{"acl":null,"quota":true}}"#,
+        )
+        .unwrap();
+        assert_eq!((p.rate, p.per, p.throttle_interval), (0.0, 0.0, 0.0));
+        assert_eq!(
+            (p.quota_max, p.quota_renewal_rate, p.throttle_retry_limit),
+            (0, 0, 0)
+        );
+        assert_eq!((p.max_query_depth, p.key_expires_in), (0, 0));
+        assert!(!p.active && !p.is_inactive && !p.partitions.acl && p.partitions.quota);
+        assert_eq!((p.state.as_str(), p.name.as_str(), p.mid.as_str()), ("", "", ""));
+        let missing: Policy = serde_json::from_str("{}").unwrap();
+        assert_eq!((missing.rate, missing.quota_max), (-1.0, -1));
+        assert_eq!(missing.throttle_retry_limit, -1);
+        assert_eq!(missing.state, "active");
     }
 
     #[test]

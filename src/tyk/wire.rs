@@ -299,13 +299,127 @@ pub struct Partitions {
     pub per_api: bool,
 }
 
-/// `GET /api/portal/policies?p=N`: `Data` may be `null`, `Pages` may be missing.
+/// `GET /api/portal/policies?p=N`: `Data` may be `null`, `Pages` may be missing. The policies are
+/// kept as raw JSON text borrowed from the body, to be decoded one by one.
 #[derive(Debug, Default, Deserialize)]
-pub(crate) struct PolicyList {
-    #[serde(rename = "Data", default, deserialize_with = "null_as_default")]
-    pub data: Vec<Policy>,
+pub(crate) struct PolicyList<'a> {
+    #[serde(rename = "Data", default, borrow)]
+    pub data: Option<Vec<&'a serde_json::value::RawValue>>,
     #[serde(rename = "Pages", default)]
     pub pages: Option<i64>,
+}
+
+/// A policy listing read element by element: the policies that decode, and the ones that do not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PolicyListing {
+    /// Every policy that decodes into [`Policy`], in the Dashboard's order.
+    pub policies: Vec<Policy>,
+    /// The ones that do not, with what could be read of them.
+    pub unreadable: Vec<UnreadablePolicy>,
+}
+
+/// A listed policy that does not decode into [`Policy`]: a Dashboard can hold one (written by an
+/// older version, by hand in its database, or with a type its own decoder let through). What
+/// could be read of it leniently is here, to name it in a warning and to decide whether it may be
+/// portalctl's own.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UnreadablePolicy {
+    /// `_id`, when it is a string (or `{"$oid": …}`).
+    pub mid: Option<String>,
+    /// `id`, when it is a string.
+    pub id: Option<String>,
+    /// `name`, when it is a string.
+    pub name: Option<String>,
+    /// The strings among `tags` (a single string counts as one tag).
+    pub tags: Vec<String>,
+    /// Why it cannot be read: the field and the types, as Go's decoder would say it when the
+    /// Dashboard's own types refuse it too, else the parser's message.
+    pub error: String,
+}
+
+impl UnreadablePolicy {
+    /// Reads what it can of a listed element that failed to decode with `err`.
+    pub(crate) fn from_raw(raw: &str, err: &serde_json::Error) -> Self {
+        let go = super::gojson::decode_policy(raw.as_bytes()).err();
+        let mut error = match go {
+            Some(go) => go.to_string(),
+            None => err.to_string(),
+        };
+        // A parser message may quote a value; keep it short.
+        if error.len() > 300 {
+            let cut = (0..=300)
+                .rev()
+                .find(|i| error.is_char_boundary(*i))
+                .unwrap_or(0);
+            error.truncate(cut);
+            error.push('…');
+        }
+        let mut out = UnreadablePolicy {
+            error,
+            ..UnreadablePolicy::default()
+        };
+        if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(raw) {
+            let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
+            out.mid = text("_id").or_else(|| {
+                m.get("_id")
+                    .and_then(|v| v.get("$oid"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+            out.id = text("id");
+            out.name = text("name");
+            out.tags = match m.get("tags") {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect(),
+                Some(Value::String(t)) => vec![t.clone()],
+                _ => Vec::new(),
+            };
+        }
+        out
+    }
+
+    /// True when the policy could be portalctl's: it carries a `portalctl:` ownership tag (of any
+    /// instance), or has the deterministic id portalctl gives the policies it creates.
+    pub fn may_be_portalctls(&self) -> bool {
+        self.tags.iter().any(|t| t.starts_with("portalctl:"))
+            || self
+                .id
+                .as_deref()
+                .is_some_and(|i| i.starts_with("portalctl-"))
+    }
+
+    /// `"Gold" (_id 5fd…, id gold-plan)`, with what is known.
+    pub fn describe(&self) -> String {
+        let mut ids = Vec::new();
+        if let Some(m) = &self.mid {
+            ids.push(format!("_id {m}"));
+        }
+        if let Some(i) = self.id.as_ref().filter(|i| Some(*i) != self.mid.as_ref()) {
+            ids.push(format!("id {i}"));
+        }
+        let name = match &self.name {
+            Some(n) => format!("{n:?}"),
+            None => "without a readable name".to_owned(),
+        };
+        if ids.is_empty() {
+            name
+        } else {
+            format!("{name} ({})", ids.join(", "))
+        }
+    }
+}
+
+impl fmt::Display for UnreadablePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "policy {} cannot be read: {}",
+            self.describe(),
+            self.error
+        )
+    }
 }
 
 /// The status envelope `{"Status","Message","Meta"}`.
@@ -451,6 +565,10 @@ pub struct KeyInfo {
     pub meta_data: Map<String, Value>,
     /// Its tags.
     pub tags: Vec<String>,
+    /// Unix seconds when it expires; 0 = never.
+    pub expires: i64,
+    /// True when the key is disabled.
+    pub is_inactive: bool,
 }
 
 /// `POST /api/keys` and `GET /api/keys/{key}` answers: `{"api_model","key_id","data","key_hash"}`.
@@ -476,6 +594,10 @@ pub(crate) struct KeySession {
     pub meta_data: Map<String, Value>,
     #[serde(deserialize_with = "null_as_default")]
     pub tags: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub expires: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub is_inactive: bool,
 }
 
 #[cfg(test)]
@@ -547,7 +669,10 @@ mod tests {
         );
         assert_eq!((p.max_query_depth, p.key_expires_in), (0, 0));
         assert!(!p.active && !p.is_inactive && !p.partitions.acl && p.partitions.quota);
-        assert_eq!((p.state.as_str(), p.name.as_str(), p.mid.as_str()), ("", "", ""));
+        assert_eq!(
+            (p.state.as_str(), p.name.as_str(), p.mid.as_str()),
+            ("", "", "")
+        );
         let missing: Policy = serde_json::from_str("{}").unwrap();
         assert_eq!((missing.rate, missing.quota_max), (-1.0, -1));
         assert_eq!(missing.throttle_retry_limit, -1);

@@ -3,8 +3,9 @@
 //! The reconciler runs through its real code paths (create, product and plan update, tag of an
 //! adopted policy, retire, release, delete) and the client issues keys, all against the strict
 //! simulator; the simulator's request log gives back every body sent, and each one is checked
-//! again with `gojson` (an integer field holds an integer, a tag is a string, …). On SQLite and
-//! PostgreSQL.
+//! again with `gojson` (an integer field holds an integer, a tag is a string, …). And the other
+//! way round: a Dashboard holding a policy with `null`s or with a value that does not decode does
+//! not stop the reconciler unless the policy may be its own. On SQLite and PostgreSQL.
 
 mod support;
 
@@ -397,6 +398,55 @@ async fn the_b2b_example_sends_only_bodies_go_decodes(backend: Backend) {
     );
 }
 
+/// One odd foreign policy does not stop everything: `null`s read as zero values, a policy that
+/// cannot be read is skipped; only one that may be portalctl's stops the plan, named.
+async fn odd_foreign_policies_do_not_stop_the_reconciler(backend: Backend) {
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
+    w.sim.insert_policy_json(json!({
+        "name": "Nulls", "id": "nulls", "rate": null, "quota_max": null, "active": null,
+        "tags": null, "partitions": null
+    }));
+    w.sim
+        .insert_policy_json(json!({"name": "Fast", "id": "fast", "rate": "fast", "tags": ["x"]}));
+    w.write(&[
+        ("products.yaml", PRODUCTS),
+        ("plans.yaml", PLANS.split("---").next().unwrap()),
+        (
+            "catalog.yaml",
+            &CATALOG.replace("[free, enterprise, adopted]", "[free]"),
+        ),
+    ]);
+    let (_, report) = w.apply().await;
+    assert!(report.is_success(), "{:?}", report.outcomes);
+    assert_eq!(
+        w.sim.policies_json().len(),
+        2 + 3,
+        "both odd ones untouched"
+    );
+    let untouched = w
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .all(|r| !r.path.ends_with("/nulls") && !r.path.ends_with("/fast"));
+    assert!(untouched);
+    assert!(w.plan().await.is_empty());
+
+    // A policy that cannot be read and carries our tag could be ours: the plan stops, naming it.
+    let mid = w.sim.insert_policy_json(json!({
+        "name": "Maybe ours", "id": "maybe", "tags": ["portalctl:default"], "quota_max": 1.5
+    }));
+    let (engine, desired) = w.engine().await;
+    let err = engine.plan(&desired, false).await.unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("\"Maybe ours\"") && text.contains(&mid) && text.contains("quota_max"),
+        "{text}"
+    );
+}
+
 fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
     std::fs::create_dir_all(dst).unwrap();
     for e in std::fs::read_dir(src).unwrap().flatten() {
@@ -411,5 +461,6 @@ fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
 
 on_both_backends!(
     every_body_decodes_as_the_dashboard_decodes_it,
-    the_b2b_example_sends_only_bodies_go_decodes
+    the_b2b_example_sends_only_bodies_go_decodes,
+    odd_foreign_policies_do_not_stop_the_reconciler
 );

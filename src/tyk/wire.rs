@@ -27,6 +27,20 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// Reads a list where `null`, for the list or for an element, is Go's zero value: `null` is `[]`
+/// and `["a", null]` is `["a", ""]`, as Go's decoder leaves a `null` element at its zero value.
+fn null_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    let v: Option<Vec<Option<T>>> = Option::deserialize(d)?;
+    Ok(
+        v.map(|v| v.into_iter().map(Option::unwrap_or_default).collect())
+            .unwrap_or_default(),
+    )
+}
+
 /// Writes a Go `float64` the way Go's `encoding/json` does for the values limits take: a whole
 /// number without a fraction (`-1`, `60`), anything else as the shortest decimal. Both forms
 /// decode into a Go `float64`; the integer form keeps our bodies byte-comparable with what the
@@ -96,7 +110,7 @@ pub struct Policy {
     #[serde(deserialize_with = "null_as_default")]
     pub partitions: Partitions,
     /// Free tags, appended to the key session's tags.
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_list")]
     pub tags: Vec<String>,
     /// Merged into the key session's meta data.
     #[serde(deserialize_with = "null_as_default")]
@@ -234,8 +248,9 @@ impl<'de> Deserialize<'de> for AccessRights {
                 mut map: A,
             ) -> Result<AccessRights, A::Error> {
                 let mut out = Vec::with_capacity(map.size_hint().unwrap_or(1).min(64));
-                while let Some((k, v)) = map.next_entry::<String, AccessDefinition>()? {
-                    out.push((k, v));
+                // A `null` definition is Go's zero value, as for any struct.
+                while let Some((k, v)) = map.next_entry::<String, Option<AccessDefinition>>()? {
+                    out.push((k, v.unwrap_or_default()));
                 }
                 out.shrink_to_fit();
                 Ok(AccessRights(out))
@@ -256,10 +271,10 @@ pub struct AccessDefinition {
     #[serde(deserialize_with = "null_as_default")]
     pub api_name: String,
     /// Versions, e.g. `["Default"]`.
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_list")]
     pub versions: Vec<String>,
     /// Path-based permissions; empty = every path.
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_list")]
     pub allowed_urls: Vec<AllowedUrl>,
     /// `restricted_types`, `limit`, `allowance_scope`, … kept as read.
     #[serde(flatten)]
@@ -274,7 +289,7 @@ pub struct AllowedUrl {
     #[serde(deserialize_with = "null_as_default")]
     pub url: String,
     /// HTTP methods allowed on it.
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_list")]
     pub methods: Vec<String>,
 }
 
@@ -588,11 +603,11 @@ pub(crate) struct KeyResponse {
 pub(crate) struct KeySession {
     #[serde(deserialize_with = "null_as_default")]
     pub alias: String,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_list")]
     pub apply_policies: Vec<String>,
     #[serde(deserialize_with = "null_as_default")]
     pub meta_data: Map<String, Value>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_list")]
     pub tags: Vec<String>,
     #[serde(deserialize_with = "null_as_default")]
     pub expires: i64,
@@ -673,6 +688,17 @@ mod tests {
             (p.state.as_str(), p.name.as_str(), p.mid.as_str()),
             ("", "", "")
         );
+        let elements: Policy = serde_json::from_str(
+            r#"{"tags":["a",null],"access_rights":{"x":null,"y":{"versions":[null],
+                "allowed_urls":[null,{"url":null,"methods":[null]}]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(elements.tags, ["a", ""]);
+        assert_eq!(elements.access_rights["x"], AccessDefinition::default());
+        let y = &elements.access_rights["y"];
+        assert_eq!(y.versions, [""]);
+        assert_eq!(y.allowed_urls[0], AllowedUrl::default());
+        assert_eq!(y.allowed_urls[1].methods, [""]);
         let missing: Policy = serde_json::from_str("{}").unwrap();
         assert_eq!((missing.rate, missing.quota_max), (-1.0, -1));
         assert_eq!(missing.throttle_retry_limit, -1);

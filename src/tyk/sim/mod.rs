@@ -4,8 +4,11 @@
 //! It runs its own HTTP/1 accept loop (hyper) around an axum router so that a fault can close a
 //! connection without any response, even after the write happened. It must stay a faithful
 //! stand-in for the Dashboard: where the contract lists variants it picks one, and it never
-//! accepts what a real Dashboard would refuse without saying so in these docs. It must never log
-//! the secret a client sends.
+//! accepts what a real Dashboard would refuse without saying so in these docs. Policy and key
+//! bodies are decoded as the Dashboard's Go decoder decodes them ([`crate::tyk::gojson`]; where
+//! the simulator differs from Go, on purpose, is listed there), and every Dashboard request lands
+//! in a request log ([`RequestRecord`]). It must never log or record the secret a client sends,
+//! nor a key.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

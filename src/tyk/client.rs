@@ -1101,6 +1101,50 @@ mod tests {
     }
 
     #[test]
+    fn a_listing_element_that_is_not_a_policy_object_is_unreadable_not_fatal() {
+        let page = Policies::parse(
+            br#"{"Data":[null,5,"x",{"name":"ok","rate":-1},{"name":"bad","tags":["portalctl:a"],"per":"1"}],"Pages":1}"#,
+        )
+        .unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].name, "ok");
+        assert_eq!(page.unreadable.len(), 4);
+        assert!(page.unreadable[..3]
+            .iter()
+            .all(|u| !u.may_be_portalctls() && u.name.is_none()));
+        assert!(page.unreadable[3].may_be_portalctls());
+        assert!(Policies::parse(br#"{"Data":{"a":1}}"#).is_err());
+        assert!(Policies::parse(br#"{"Data":null}"#)
+            .unwrap()
+            .items
+            .is_empty());
+    }
+
+    #[test]
+    fn a_secret_path_segment_is_shown_as_key() {
+        let c = DashboardClient::new(ClientConfig::new(
+            "p",
+            "http://127.0.0.1:1/prefix/",
+            SecretString::from("s"),
+        ))
+        .unwrap();
+        let t = Target {
+            path: &["api", "keys", "my key/1"],
+            query: &[],
+            secret: Some("my key/1"),
+        };
+        assert_eq!(c.shown_path(t), "/prefix/api/keys/{key}");
+        assert_eq!(
+            c.url(t).as_str(),
+            "http://127.0.0.1:1/prefix/api/keys/my%20key%2F1"
+        );
+        assert_eq!(
+            t.hide("for url /api/keys/my key/1".into()),
+            "for url /api/keys/{key}"
+        );
+    }
+
+    #[test]
     fn non_json_error_bodies_are_shown_shortened() {
         assert_eq!(dashboard_message(b""), "(empty body)");
         assert_eq!(dashboard_message(b"{\"Message\":\"m\"}"), "m");

@@ -612,3 +612,484 @@ fn defaults_are_60s_and_4_in_flight() {
         .to_string()
         .starts_with("provider p: invalid Dashboard url"));
 }
+
+/// What the Dashboard's Go decoder refuses, the simulator refuses: `403 Request body malformed.`
+/// on policy creates and updates and on key creates, with nothing written.
+#[tokio::test]
+async fn bodies_are_decoded_as_go_decodes_them() {
+    let sim = sim().await;
+    let base = sim.url();
+    let c = client(&sim);
+    let mid = c.create_policy(&policy("target")).await.unwrap();
+    let malformed = || (403, error_body("Request body malformed."));
+    let refused_policy_bodies = [
+        json!({"name": "a", "throttle_retry_limit": -1.0}),
+        json!({"name": "a", "quota_max": 1e3}),
+        json!({"name": "a", "key_expires_in": 2.592e6}),
+        json!({"name": "a", "max_query_depth": "10"}),
+        json!({"name": "a", "quota_renewal_rate": true}),
+        json!({"name": "a", "rate": "fast"}),
+        json!({"name": "a", "active": 1}),
+        json!({"name": "a", "meta_data": ["x"]}),
+        json!({"name": "a", "tags": ["ok", 2]}),
+        json!({"name": "a", "tags": "portalctl:default"}),
+        json!({"name": 7}),
+        json!({"name": "a", "partitions": {"acl": "yes"}}),
+        json!({"name": "a", "access_rights": {"x": {"versions": "Default"}}}),
+        json!({"name": "a", "access_rights": {"x": {"allowed_urls": [{"url": "/u", "methods": "GET"}]}}}),
+        json!({"name": "a", "access_rights": {"x": {"limit": "none"}}}),
+        json!({"name": "a", "access_rights": {"x": {"limit": {"quota_max": -1.0}}}}),
+        json!({"name": "a", "QUOTA_MAX": -1.0}),
+    ];
+    for body in &refused_policy_bodies {
+        let text = body.to_string();
+        let post = raw(
+            reqwest::Method::POST,
+            format!("{base}/api/portal/policies"),
+            Some(&text),
+        )
+        .await;
+        assert_eq!(post, malformed(), "POST {text}");
+        let put = raw(
+            reqwest::Method::PUT,
+            format!("{base}/api/portal/policies/{mid}"),
+            Some(&text),
+        )
+        .await;
+        assert_eq!(put, malformed(), "PUT {text}");
+    }
+    assert_eq!(sim.policies_json().len(), 1, "nothing was written");
+    assert_eq!(c.get_policy(&mid).await.unwrap().unwrap().name, "target");
+    // The request log says which field and type, never the value.
+    let log = sim.requests();
+    let first = log
+        .iter()
+        .find(|r| r.method == "POST" && r.status == Some(403))
+        .unwrap();
+    assert_eq!(
+        first.error.as_deref(),
+        Some("json: cannot unmarshal number -1.0 into Go struct field user.Policy.throttle_retry_limit of type int")
+    );
+
+    for body in [
+        json!({"expires": 1.718439136e9}),
+        json!({"apply_policies": "p"}),
+        json!({"apply_policies": [1]}),
+        json!({"quota_max": 1.5}),
+        json!({"rate": "1"}),
+        json!({"meta_data": "x"}),
+        json!({"tags": [true]}),
+        json!({"alias": 1}),
+        json!({"access_rights": {"x": {"versions": "Default"}}}),
+    ] {
+        let text = body.to_string();
+        for url in [
+            format!("{base}/api/keys"),
+            format!("{base}/api/keys/custom-key-1234"),
+        ] {
+            assert_eq!(
+                raw(reqwest::Method::POST, url.clone(), Some(&text)).await,
+                malformed(),
+                "POST {url} {text}"
+            );
+        }
+    }
+    assert!(sim.key_hashes().is_empty());
+}
+
+/// What Go's decoder accepts, the simulator accepts: unknown fields, `null` (read as the zero
+/// value), field names in any case; a field left out reads back as Go's zero value.
+#[tokio::test]
+async fn go_accepts_unknown_fields_nulls_and_any_case() {
+    let sim = sim().await;
+    let base = sim.url();
+    let body = json!({
+        "NAME": "any case", "Rate": 2.5, "per": null, "quota_max": null, "active": null,
+        "tags": null, "meta_data": null, "access_rights": {"x": {"api_id": "x", "limit": null,
+        "versions": null}}, "x_future": {"nested": [1, 2.5]}
+    });
+    let (status, env) = raw(
+        reqwest::Method::POST,
+        format!("{base}/api/portal/policies"),
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{env}");
+    let mid = env["Message"].as_str().unwrap().to_owned();
+    let (_, got) = raw(
+        reqwest::Method::GET,
+        format!("{base}/api/portal/policies/{mid}"),
+        None,
+    )
+    .await;
+    assert_eq!(got["name"], "any case");
+    assert!(got.get("NAME").is_none(), "stored under its canonical name");
+    assert_eq!(got["rate"], 2.5);
+    assert_eq!(got["per"], 0);
+    assert_eq!(got["quota_max"], 0);
+    assert_eq!(got["active"], false);
+    assert_eq!(got["tags"], Value::Null);
+    assert_eq!(got["throttle_retry_limit"], 0, "left out: Go's zero value");
+    assert_eq!(got["state"], "active");
+    assert_eq!(got["x_future"], json!({"nested": [1, 2.5]}));
+    // And the client reads such a policy.
+    let p = client(&sim).get_policy(&mid).await.unwrap().unwrap();
+    assert_eq!((p.rate, p.per, p.quota_max), (2.5, 0.0, 0));
+    assert!(p.tags.is_empty() && !p.active);
+}
+
+/// A foreign integer travels through a read-modify-write as an integer.
+#[tokio::test]
+async fn a_read_modify_write_gives_back_foreign_integers_as_integers() {
+    let sim = sim().await;
+    let mut seeded = serde_json::to_value(policy("foreign ints")).unwrap();
+    seeded["throttle_retry_limit"] = json!(10);
+    seeded["max_query_depth"] = json!(4);
+    seeded["smoothing"] =
+        json!({"enabled": true, "threshold": 500, "trigger": 0.5, "step": 100, "delay": 30});
+    seeded["access_rights"] = json!({"a": {"api_id": "a", "versions": ["Default"],
+        "limit": {"quota_max": 100, "quota_renewal_rate": 3600, "rate": 10, "per": 1}}});
+    let mid = sim.insert_policy_json(seeded);
+    let c = client(&sim);
+    assert!(c
+        .modify_policy(&mid, |p| p.state = "draft".into())
+        .await
+        .unwrap());
+    let put = sim
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .unwrap();
+    assert_eq!(put.status, Some(200), "{:?}", put.error);
+    let body = put.body_json().unwrap();
+    assert_eq!(body["throttle_retry_limit"], json!(10));
+    assert!(body["throttle_retry_limit"].is_i64());
+    assert!(body["smoothing"]["threshold"].is_i64());
+    assert!(body["access_rights"]["a"]["limit"]["quota_max"].is_i64());
+    assert!(
+        !put.body.unwrap().contains(".0"),
+        "no integer gained a fraction"
+    );
+}
+
+#[tokio::test]
+async fn the_request_log_records_every_dashboard_request_without_secrets() {
+    let sim = sim_with(SimConfig {
+        denied_secret: Some("no-permissions".into()),
+        ..SimConfig::default()
+    })
+    .await;
+    let c = client(&sim);
+    let mid = c.create_policy(&policy("logged")).await.unwrap();
+    c.list_policies().await.unwrap();
+    let key = SecretString::from("my-very-secret-custom-key-0001");
+    let issued = c
+        .create_key_with_id(&key, &KeyRequest::default())
+        .await
+        .unwrap();
+    c.get_key(&issued.key_hash).await.unwrap().unwrap();
+    c.get_key_by_id(&key).await.unwrap().unwrap();
+    client_with_secret(&sim, "no-permissions")
+        .delete_policy(&mid)
+        .await
+        .unwrap_err();
+    c.delete_policy(&mid).await.unwrap();
+
+    let log = sim.requests();
+    let summary: Vec<(String, String, Option<String>, Option<u16>)> = log
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone(), r.query.clone(), r.status))
+        .collect();
+    let s = |m: &str, p: &str, q: Option<&str>, st: u16| {
+        (m.to_owned(), p.to_owned(), q.map(str::to_owned), Some(st))
+    };
+    assert_eq!(
+        summary,
+        [
+            s("POST", "/api/portal/policies", None, 200),
+            s("GET", "/api/portal/policies", Some("p=-2"), 200),
+            s("POST", "/api/keys/{key}", None, 200),
+            s(
+                "GET",
+                &format!("/api/keys/{}", issued.key_hash),
+                Some("hashed=1"),
+                200
+            ),
+            s("GET", "/api/keys/{key}", None, 200),
+            s("DELETE", &format!("/api/portal/policies/{mid}"), None, 403),
+            s("DELETE", &format!("/api/portal/policies/{mid}"), None, 200),
+        ]
+    );
+    assert_eq!(log[0].body_json().unwrap()["name"], "logged");
+    assert!(log[1].body.is_none());
+    assert!(log
+        .windows(2)
+        .all(|w| w[0].seq < w[1].seq && w[0].start_us <= w[1].start_us));
+    assert!(log.iter().all(|r| r.end_us >= r.start_us && r.unix_ms > 0));
+
+    // Over HTTP too, and never the secret or the key.
+    let http = reqwest::Client::new();
+    let text = http
+        .get(format!("{}/_sim/requests?since={}", sim.url(), log[4].seq))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let over_http: Vec<portalctl::tyk::sim::RequestRecord> = serde_json::from_str(&text).unwrap();
+    assert_eq!(over_http, log[5..].to_vec());
+    let all = serde_json::to_string(&sim.requests()).unwrap();
+    for secret in [SECRET, "no-permissions", key.expose_secret()] {
+        assert!(!all.contains(secret), "{secret} in the request log");
+    }
+    http.delete(format!("{}/_sim/requests", sim.url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(sim.requests().is_empty());
+    assert!(sim.counts().total() > 0, "counts are separate");
+}
+
+/// Go's decoder reads `null` as the zero value, so a Dashboard can hold such a policy: it lists.
+#[tokio::test]
+async fn an_explicit_null_in_a_listed_policy_reads_as_gos_zero_value() {
+    let sim = sim().await;
+    let mut odd = serde_json::to_value(policy("nulls")).unwrap();
+    for field in [
+        "rate",
+        "per",
+        "quota_max",
+        "quota_renewal_rate",
+        "throttle_interval",
+        "throttle_retry_limit",
+        "max_query_depth",
+        "key_expires_in",
+        "active",
+        "is_inactive",
+        "state",
+        "org_id",
+    ] {
+        odd[field] = Value::Null;
+    }
+    odd["partitions"] = json!({"acl": null, "quota": true, "rate_limit": null});
+    sim.insert_policy_json(odd);
+    sim.insert_policy(policy("plain"));
+    let listing = client(&sim).list_policies_detailed().await.unwrap();
+    assert!(listing.unreadable.is_empty(), "{:?}", listing.unreadable);
+    let p = &listing.policies[0];
+    assert_eq!((p.rate, p.per, p.throttle_interval), (0.0, 0.0, 0.0));
+    assert_eq!(
+        (p.quota_max, p.quota_renewal_rate, p.throttle_retry_limit),
+        (0, 0, 0)
+    );
+    assert_eq!((p.max_query_depth, p.key_expires_in), (0, 0));
+    assert!(!p.active && !p.is_inactive && !p.partitions.acl && p.partitions.quota);
+    assert_eq!(p.state, "");
+    assert_eq!(listing.policies[1].name, "plain");
+}
+
+/// A foreign policy that cannot be read does not stop the listing: `list_policies_detailed`
+/// reports it with what could be read, `list_policies` skips it.
+#[tokio::test]
+async fn an_unreadable_foreign_policy_is_reported_not_fatal() {
+    let sim = sim().await;
+    sim.insert_policy(policy("before"));
+    let http = reqwest::Client::new();
+    // Seeded through the control route, as a script would.
+    let seeded: Value = http
+        .post(format!("{}/_sim/policies", sim.url()))
+        .json(
+            &json!({"_id": "5fd202b669710900018bc19c", "id": "fast-one", "name": "Fast",
+            "rate": "fast", "tags": ["team-a", 7], "access_rights": {}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seeded["_id"], "5fd202b669710900018bc19c");
+    sim.insert_policy_json(json!({"name": "Odd meta", "meta_data": "not an object"}));
+    sim.insert_policy_json(json!({"name": 42, "tags": "a-single-tag"}));
+    sim.insert_policy(policy("after"));
+
+    let c = client(&sim);
+    let listing = c.list_policies_detailed().await.unwrap();
+    let names: Vec<&str> = listing.policies.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["before", "after"]);
+    assert_eq!(listing.unreadable.len(), 3);
+    let fast = &listing.unreadable[0];
+    assert_eq!(fast.mid.as_deref(), Some("5fd202b669710900018bc19c"));
+    assert_eq!(fast.id.as_deref(), Some("fast-one"));
+    assert_eq!(fast.name.as_deref(), Some("Fast"));
+    assert_eq!(fast.tags, ["team-a"]);
+    assert_eq!(
+        fast.error,
+        "json: cannot unmarshal string into Go struct field user.Policy.rate of type float64"
+    );
+    assert!(!fast.may_be_portalctls());
+    assert_eq!(
+        fast.to_string(),
+        "policy \"Fast\" (_id 5fd202b669710900018bc19c, id fast-one) cannot be read: \
+         json: cannot unmarshal string into Go struct field user.Policy.rate of type float64"
+    );
+    assert!(listing.unreadable[1]
+        .error
+        .contains("user.Policy.meta_data"));
+    let nameless = &listing.unreadable[2];
+    assert_eq!(nameless.name, None);
+    assert_eq!(nameless.tags, ["a-single-tag"]);
+    assert!(nameless
+        .to_string()
+        .starts_with("policy without a readable name (_id "));
+
+    // The plain listing skips them (none may be portalctl's).
+    let all = c.list_policies().await.unwrap();
+    assert_eq!(all.len(), 2);
+}
+
+/// An unreadable policy that carries a `portalctl:` tag could be ours: reconciling without it
+/// could duplicate or delete, so `list_policies` names it and stops.
+#[tokio::test]
+async fn an_unreadable_policy_that_may_be_ours_stops_the_plain_listing() {
+    for odd in [
+        json!({"name": "Gold", "id": "gold", "tags": ["portalctl:default"], "quota_max": 1.5}),
+        json!({"name": "Gold", "id": "gold", "tags": ["portalctl:other-instance"], "active": "yes"}),
+        json!({"name": "Gold", "id": "portalctl-default-plan-gold", "tags": "mangled", "rate": []}),
+    ] {
+        let sim = sim().await;
+        sim.insert_policy(policy("fine"));
+        let mid = sim.insert_policy_json(odd.clone());
+        let c = client(&sim);
+        let err = c.list_policies().await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("provider tyk-test: policy \"Gold\" (_id "),
+            "{text}"
+        );
+        assert!(text.contains(&mid), "{text}");
+        assert!(text.contains("may be portalctl's"), "{text}");
+        let listing = c.list_policies_detailed().await.unwrap();
+        assert_eq!(listing.policies.len(), 1);
+        assert!(listing.unreadable[0].may_be_portalctls(), "{odd}");
+    }
+}
+
+#[tokio::test]
+async fn unreadable_policies_are_collected_once_across_pages() {
+    let sim = sim_with(SimConfig {
+        quirks: Quirks {
+            page_even_when_p_negative: true,
+            ..Quirks::default()
+        },
+        ..SimConfig::default()
+    })
+    .await;
+    for i in 0..25 {
+        if i % 10 == 3 {
+            sim.insert_policy_json(json!({"name": format!("odd{i}"), "rate": "x"}));
+        } else {
+            sim.insert_policy(policy(&format!("p{i:02}")));
+        }
+    }
+    let listing = client(&sim).list_policies_detailed().await.unwrap();
+    assert_eq!(listing.policies.len(), 22);
+    let odd: Vec<_> = listing
+        .unreadable
+        .iter()
+        .map(|u| u.name.clone().unwrap())
+        .collect();
+    assert_eq!(odd, ["odd3", "odd13", "odd23"]);
+    assert_eq!(sim.counts().get("GET /api/portal/policies"), 3);
+}
+
+/// A listing whose envelope is not the documented one is still an error.
+#[tokio::test]
+async fn a_listing_that_is_not_the_envelope_is_an_error() {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/api/portal/policies",
+        get(|| async { axum::Json(json!({"Data": {"not": "a list"}})) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut cfg = ClientConfig::new("odd", format!("http://{addr}"), SecretString::from("x"));
+    cfg.retry.max_retries = 0;
+    let err = DashboardClient::new(cfg)
+        .unwrap()
+        .list_policies_detailed()
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(200));
+    assert!(
+        err.to_string().starts_with(
+            "provider odd: GET /api/portal/policies?p=-2: status 200: unexpected response: "
+        ),
+        "{err}"
+    );
+}
+
+/// `POST /api/keys/{key}`: the caller chooses the key, the Dashboard computes its hash; the key
+/// reads back by itself and by hash; a second POST with the same key replaces its session (the
+/// Gateway's create handler does not check for an existing key).
+#[tokio::test]
+async fn custom_keys_are_created_with_the_chosen_value() {
+    let sim = sim().await;
+    let c = client(&sim);
+    let mut plan = policy("plan");
+    plan.id = "portalctl-default-plan-gold".into();
+    plan.tags.push("plan-tag".into());
+    plan.key_expires_in = 600;
+    c.create_policy(&plan).await.unwrap();
+    let key = SecretString::from("c2VjcmV0LWN1c3RvbS1rZXktMDAwMDAx");
+    let mut meta = serde_json::Map::new();
+    meta.insert("TeamIDs".into(), json!(["t1", "t2"]));
+    let req = KeyRequest {
+        apply_policies: vec!["portalctl-default-plan-gold".into()],
+        meta_data: meta,
+        alias: "app-1-req-7".into(),
+        tags: vec!["portal-app-1".into()],
+        ..KeyRequest::default()
+    };
+    let issued = c.create_key_with_id(&key, &req).await.unwrap();
+    assert_eq!(issued.key_id.expose_secret(), key.expose_secret());
+    assert_eq!(sim.key_hashes(), vec![issued.key_hash.clone()]);
+    let by_key = c.get_key_by_id(&key).await.unwrap().unwrap();
+    let by_hash = c.get_key(&issued.key_hash).await.unwrap().unwrap();
+    assert_eq!(by_key, by_hash);
+    assert_eq!(by_key.key_hash, issued.key_hash);
+    assert_eq!(by_key.alias, "app-1-req-7");
+    assert_eq!(by_key.meta_data["TeamIDs"], json!(["t1", "t2"]));
+    assert!(by_key.tags.contains(&"plan-tag".to_owned()));
+    assert!(by_key.expires > 0, "key_expires_in of the policy applied");
+    assert!(!by_key.is_inactive);
+    // The body went out with Go types: `expires` an integer, no fraction anywhere.
+    let post = sim
+        .requests()
+        .into_iter()
+        .find(|r| r.route == "/api/keys/{key}" && r.method == "POST")
+        .unwrap();
+    let body = post.body_json().unwrap();
+    assert!(body["expires"].is_i64());
+    assert!(portalctl::tyk::gojson::decode_session(post.body.unwrap().as_bytes()).is_ok());
+
+    // Again with the same key (a portal recovering an interrupted issuance): the same key.
+    let again = c.create_key_with_id(&key, &req).await.unwrap();
+    assert_eq!(again.key_hash, issued.key_hash);
+    assert_eq!(sim.key_hashes().len(), 1);
+    assert!(c
+        .get_key_by_id(&SecretString::from("unknown-key-0000"))
+        .await
+        .unwrap()
+        .is_none());
+    // A key that cannot be one path segment is refused before any request.
+    let err = c
+        .create_key_with_id(&SecretString::from("a/b"), &req)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("must not contain '/'"), "{err}");
+    c.delete_key(&issued.key_hash).await.unwrap();
+    assert!(c.get_key_by_id(&key).await.unwrap().is_none());
+}

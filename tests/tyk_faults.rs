@@ -291,3 +291,93 @@ async fn seeded_faults_are_reproducible() {
     };
     assert_eq!(run().await, run().await);
 }
+
+/// Issuance with a chosen key never loses or duplicates a key: a POST whose answer is lost is
+/// followed by a lookup, which finds the key.
+#[tokio::test]
+async fn a_custom_key_whose_answer_was_lost_is_found_by_the_lookup() {
+    let sim = sim_with(Faults {
+        drop_after_write: 1.0,
+        writes_only: true,
+        ..Faults::default()
+    })
+    .await;
+    let c = client(&sim, 5);
+    let key = SecretString::from("lost-answer-key-000000000001");
+    let issued = c
+        .create_key_with_id(&key, &KeyRequest::default())
+        .await
+        .unwrap();
+    let counts = sim.counts();
+    assert_eq!(counts.get("POST /api/keys/{key}"), 1, "{counts:?}");
+    assert_eq!(counts.get("GET /api/keys/{key}"), 1, "{counts:?}");
+    assert_eq!(sim.key_hashes(), vec![issued.key_hash]);
+}
+
+#[tokio::test]
+async fn a_custom_key_never_created_is_created_again_then_given_up() {
+    let sim = sim_with(Faults {
+        drop_before: 1.0,
+        writes_only: true,
+        ..Faults::default()
+    })
+    .await;
+    let c = client(&sim, 2);
+    let key = SecretString::from("never-created-key-0000000001");
+    let err = c
+        .create_key_with_id(&key, &KeyRequest::default())
+        .await
+        .unwrap_err();
+    assert!(err.is_ambiguous());
+    assert!(err.to_string().contains("failed 3 times"), "{err}");
+    let counts = sim.counts();
+    assert_eq!(counts.get("POST /api/keys/{key}"), 3, "bounded: {counts:?}");
+    assert_eq!(
+        counts.get("GET /api/keys/{key}"),
+        3,
+        "a lookup after each: {counts:?}"
+    );
+    assert!(sim.key_hashes().is_empty());
+    // Once the Dashboard is healthy, the same call creates it.
+    sim.set_faults(Faults::default());
+    c.create_key_with_id(&key, &KeyRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(sim.key_hashes().len(), 1);
+}
+
+#[tokio::test]
+async fn custom_keys_under_30_percent_faults_are_each_issued_exactly_once() {
+    let sim = sim_with(Faults {
+        error_500: 0.08,
+        error_429: 0.07,
+        retry_after: Some(0),
+        drop_before: 0.07,
+        drop_after_write: 0.08,
+        seed: Some(5),
+        ..Faults::default()
+    })
+    .await;
+    let c = client(&sim, 8);
+    let mut hashes = Vec::new();
+    for i in 0..30 {
+        let key = SecretString::from(format!("faulty-key-{i:04}-0000000000000"));
+        let req = KeyRequest {
+            alias: format!("app-{i}"),
+            ..KeyRequest::default()
+        };
+        hashes.push(c.create_key_with_id(&key, &req).await.unwrap().key_hash);
+    }
+    sim.set_faults(Faults::default());
+    let mut on_sim = sim.key_hashes();
+    on_sim.sort();
+    hashes.sort();
+    assert_eq!(
+        on_sim, hashes,
+        "every key exactly once, with the hash returned"
+    );
+    assert!(
+        sim.counts().get("POST /api/keys/{key}") > 30,
+        "some creates met faults"
+    );
+}

@@ -11,6 +11,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 const SECRET: &str = "S3CRET-sentinel-7f3a9c";
 const WRONG: &str = "WRONG-sentinel-41b2d8";
+/// A key chosen by the caller: it travels in the URL path, so every log line and error about its
+/// requests must hide it.
+const CUSTOM_KEY: &str = "CUSTOMKEY-sentinel-93e1a7";
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -78,6 +81,13 @@ async fn the_secret_never_reaches_logs_errors_or_debug_output() {
         .unwrap();
     let key_id = key.key_id.expose_secret().to_owned();
     assert!(!format!("{key:?}").contains(&key_id));
+    let custom = SecretString::from(CUSTOM_KEY);
+    let chosen = good
+        .create_key_with_id(&custom, &KeyRequest::default())
+        .await
+        .unwrap();
+    assert!(!format!("{chosen:?}").contains(CUSTOM_KEY));
+    good.get_key_by_id(&custom).await.unwrap().unwrap();
 
     // 401 with a wrong secret.
     errors.push(wrong.list_policies().await.unwrap_err());
@@ -89,6 +99,12 @@ async fn the_secret_never_reaches_logs_errors_or_debug_output() {
     });
     errors.push(good.list_policies().await.unwrap_err());
     errors.push(good.get_key(&key.key_hash).await.unwrap_err());
+    errors.push(good.get_key_by_id(&custom).await.unwrap_err());
+    errors.push(
+        good.create_key_with_id(&custom, &KeyRequest::default())
+            .await
+            .unwrap_err(),
+    );
     errors.push(
         good.create_policy(&Policy {
             name: "q".into(),
@@ -111,13 +127,29 @@ async fn the_secret_never_reaches_logs_errors_or_debug_output() {
         .await
         .unwrap_err(),
     );
+    errors.push(
+        good.create_key_with_id(&custom, &KeyRequest::default())
+            .await
+            .unwrap_err(),
+    );
     // Timeouts.
     sim.set_faults(Faults::default());
     sim.set_latency(Duration::from_millis(300));
     let slow = client(&sim.url(), SECRET, Duration::from_millis(30));
     errors.push(slow.list_policies().await.unwrap_err());
     errors.push(slow.create_key(&KeyRequest::default()).await.unwrap_err());
+    errors.push(
+        slow.create_key_with_id(&custom, &KeyRequest::default())
+            .await
+            .unwrap_err(),
+    );
     sim.set_latency(Duration::ZERO);
+    // The simulator's request log holds neither the secret nor a key.
+    let log = serde_json::to_string(&sim.requests()).unwrap();
+    for secret in [SECRET, WRONG, CUSTOM_KEY, key_id.as_str()] {
+        assert!(!log.contains(secret), "{secret} in the request log");
+    }
+    assert!(log.contains("/api/keys/{key}"));
     // Nothing listening any more.
     let url = sim.url();
     sim.shutdown().await;
@@ -128,12 +160,13 @@ async fn the_secret_never_reaches_logs_errors_or_debug_output() {
             .unwrap_err(),
     );
 
-    assert_eq!(errors.len(), 10);
+    assert_eq!(errors.len(), 14);
     for e in &errors {
         for shown in [e.to_string(), format!("{e:?}"), format!("{e:#?}")] {
             assert!(!shown.contains(SECRET), "secret in error: {shown}");
             assert!(!shown.contains(WRONG), "wrong secret in error: {shown}");
             assert!(!shown.contains(&key_id), "key in error: {shown}");
+            assert!(!shown.contains(CUSTOM_KEY), "custom key in error: {shown}");
             assert!(shown.contains("secretive"), "provider named: {shown}");
         }
     }
@@ -146,4 +179,9 @@ async fn the_secret_never_reaches_logs_errors_or_debug_output() {
     assert!(!captured.contains(SECRET), "secret in logs");
     assert!(!captured.contains(WRONG), "wrong secret in logs");
     assert!(!captured.contains(&key_id), "issued key in logs");
+    assert!(!captured.contains(CUSTOM_KEY), "custom key in logs");
+    assert!(
+        captured.contains("/api/keys/{key}"),
+        "key requests were logged, with the key hidden: {captured}"
+    );
 }

@@ -102,7 +102,10 @@ impl ReconcileError {
 /// A 404 means the policy went away under us: the next run plans from the fresh state.
 pub fn tyk_retryable(e: &TykError) -> bool {
     match e {
-        TykError::Secret { .. } | TykError::Config { .. } | TykError::Decode { .. } => false,
+        TykError::Secret { .. }
+        | TykError::Config { .. }
+        | TykError::Decode { .. }
+        | TykError::UnreadablePolicy { .. } => false,
         TykError::Transport { .. } | TykError::CreateGaveUp { .. } => true,
         TykError::Status { status, .. } => *status >= 500 || *status == 429 || *status == 404,
     }

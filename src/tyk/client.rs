@@ -23,6 +23,7 @@ use super::error::parse_retry_after;
 pub use super::error::TykError;
 use super::wire::{
     ApiList, ApiSummary, Envelope, IssuedKey, KeyInfo, KeyRequest, KeyResponse, Policy, PolicyList,
+    PolicyListing, UnreadablePolicy,
 };
 use crate::manifest::kinds::SecretRef;
 
@@ -169,6 +170,34 @@ enum Op {
     Create,
 }
 
+/// Where a request goes: path segments and query. `secret` is a segment that must never be
+/// shown (a key in `/api/keys/{key}`): logs and errors show `{key}` in its place.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    path: &'a [&'a str],
+    query: &'a [(&'a str, &'a str)],
+    secret: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    fn new(path: &'a [&'a str], query: &'a [(&'a str, &'a str)]) -> Self {
+        Target {
+            path,
+            query,
+            secret: None,
+        }
+    }
+
+    /// Text about this request with the secret segment replaced, in case a lower layer quoted
+    /// the URL.
+    fn hide(&self, text: String) -> String {
+        match self.secret {
+            Some(s) if !s.is_empty() && text.contains(s) => text.replace(s, "{key}"),
+            _ => text,
+        }
+    }
+}
+
 /// A 2xx answer.
 struct Answer {
     status: u16,
@@ -244,20 +273,56 @@ impl DashboardClient {
         &self.inner.cfg.provider
     }
 
-    /// Every policy, with `p=-2`. Tolerates `Data: null`, a missing `Pages` and unknown fields, and
-    /// walks the pages when an old Dashboard answered with `Pages` > 1 anyway.
+    /// Every policy portalctl can use, with `p=-2`, for callers that have no place for warnings.
+    ///
+    /// Like [`DashboardClient::list_policies_detailed`], but a policy that cannot be read is
+    /// handled here: one without a `portalctl:` tag (and without a `portalctl-` id) is skipped with
+    /// a logged warning, since it cannot be ours; one that may be ours is an error naming it
+    /// ([`TykError::UnreadablePolicy`]), because reconciling without it could create a duplicate
+    /// or remove what refers to it.
     pub async fn list_policies(&self) -> Result<Vec<Policy>, TykError> {
-        let mut all = self
-            .list_all::<PolicyList>(&["api", "portal", "policies"])
+        let listing = self.list_policies_detailed().await?;
+        for u in &listing.unreadable {
+            if u.may_be_portalctls() {
+                return Err(TykError::UnreadablePolicy {
+                    provider: self.provider().to_owned(),
+                    policy: u.describe(),
+                    detail: u.error.clone(),
+                });
+            }
+            warn!(
+                provider = %self.provider(),
+                policy = %u.describe(),
+                error = %u.error,
+                "skipping a policy that cannot be read; it carries no portalctl tag"
+            );
+        }
+        Ok(listing.policies)
+    }
+
+    /// Every policy, with `p=-2`, read one by one: the ones that decode, and the ones that do not
+    /// (a string where the Dashboard's Go type has a number, a `meta_data` that is not an
+    /// object…) with what could be read of them. One odd policy never fails the listing; only a
+    /// listing that is not the documented envelope does.
+    ///
+    /// Tolerates `Data: null`, a missing `Pages` and unknown fields, reads an explicit `null` as
+    /// Go's zero value, and walks the pages when an old Dashboard answered with `Pages` > 1
+    /// anyway.
+    pub async fn list_policies_detailed(&self) -> Result<PolicyListing, TykError> {
+        let (mut policies, unreadable) = self
+            .list_all::<Policies>(&["api", "portal", "policies"])
             .await?;
-        compact(&mut all);
-        Ok(all)
+        compact(&mut policies);
+        Ok(PolicyListing {
+            policies,
+            unreadable,
+        })
     }
 
     /// One policy by `_id` or `id`; `None` when the Dashboard answers 404.
     pub async fn get_policy(&self, id: &str) -> Result<Option<Policy>, TykError> {
         match self
-            .get_json::<Policy>(&["api", "portal", "policies", id], &[])
+            .get_json::<Policy>(Target::new(&["api", "portal", "policies", id], &[]))
             .await
         {
             Ok(p) => Ok(Some(p)),
@@ -278,16 +343,13 @@ impl DashboardClient {
             }
         }
         let bytes = self.encode(&body)?;
-        let path = ["api", "portal", "policies"];
-        let ans = self
-            .call(Method::POST, &path, &[], Some(bytes), Op::Create)
-            .await?;
-        let env: Envelope = self.decode(Method::POST, &path, &[], &ans)?;
+        let t = Target::new(&["api", "portal", "policies"], &[]);
+        let ans = self.call(Method::POST, t, Some(bytes), Op::Create).await?;
+        let env: Envelope = self.decode(Method::POST, t, &ans)?;
         if env.message.is_empty() {
             return Err(self.decode_error(
                 Method::POST,
-                &path,
-                &[],
+                t,
                 ans.status,
                 "no new id in Message".into(),
             ));
@@ -301,8 +363,7 @@ impl DashboardClient {
         let bytes = self.encode(p)?;
         self.call(
             Method::PUT,
-            &["api", "portal", "policies", id],
-            &[],
+            Target::new(&["api", "portal", "policies", id], &[]),
             Some(bytes),
             Op::Idempotent,
         )
@@ -318,7 +379,7 @@ impl DashboardClient {
         change: impl FnOnce(&mut Policy),
     ) -> Result<bool, TykError> {
         let current: Policy = self
-            .get_json(&["api", "portal", "policies", id], &[])
+            .get_json(Target::new(&["api", "portal", "policies", id], &[]))
             .await?;
         let mut next = current.clone();
         change(&mut next);
@@ -334,8 +395,7 @@ impl DashboardClient {
     pub async fn delete_policy(&self, id: &str) -> Result<(), TykError> {
         self.call(
             Method::DELETE,
-            &["api", "portal", "policies", id],
-            &[],
+            Target::new(&["api", "portal", "policies", id], &[]),
             None,
             Op::Delete,
         )
@@ -395,24 +455,19 @@ impl DashboardClient {
         }
     }
 
-    /// Issues a key. Never repeated once the request may have reached the Dashboard (keys cannot be
-    /// looked up by alias): an ambiguous failure is returned for the caller to record.
+    /// Issues a key whose value the Dashboard chooses (`POST /api/keys`). Never repeated once the
+    /// request may have reached the Dashboard (a key whose value we do not know cannot be looked
+    /// up): an ambiguous failure is returned for the caller to record. Issuance that must never
+    /// lose a key uses [`DashboardClient::create_key_with_id`] instead.
     pub async fn create_key(&self, k: &KeyRequest) -> Result<IssuedKey, TykError> {
-        let mut body = k.clone();
-        if body.org_id.is_none() {
-            body.org_id = self.inner.cfg.org_id.clone();
-        }
-        let bytes = self.encode(&body)?;
-        let path = ["api", "keys"];
-        let ans = self
-            .call(Method::POST, &path, &[], Some(bytes), Op::Create)
-            .await?;
-        let r: KeyResponse = self.decode(Method::POST, &path, &[], &ans)?;
+        let bytes = self.encode(&self.key_body(k))?;
+        let t = Target::new(&["api", "keys"], &[]);
+        let ans = self.call(Method::POST, t, Some(bytes), Op::Create).await?;
+        let r: KeyResponse = self.decode(Method::POST, t, &ans)?;
         if r.key_id.is_empty() || r.key_hash.is_empty() {
             return Err(self.decode_error(
                 Method::POST,
-                &path,
-                &[],
+                t,
                 ans.status,
                 "no key_id or key_hash in the answer".into(),
             ));
@@ -423,15 +478,148 @@ impl DashboardClient {
         })
     }
 
-    /// Reads a key by its hash (`?hashed=1`); `None` on 404.
+    /// Issues a key with a value the caller chose (`POST /api/keys/{key}`), so that issuance can
+    /// never leave a key nobody knows about: generate the key, record the intent (encrypted) in
+    /// the database, call this, then record the returned hash. After a crash, call it again with
+    /// the same key and request: it finds the key when it exists and creates it otherwise.
+    ///
+    /// The POST is never repeated blindly. When it fails in a way that leaves unknown whether the
+    /// key was created (timeout, dropped connection, 5xx), the key is looked up with
+    /// `GET /api/keys/{key}` and returned when it exists; only when it does not is the POST sent
+    /// again, at most `retry.max_retries + 1` times in all (then [`TykError::CreateGaveUp`]). A
+    /// POST refused (4xx) after an ambiguous attempt is looked up once more too: the first
+    /// attempt may have landed meanwhile.
+    ///
+    /// Returns the key as chosen (`key_id`) and the Dashboard's `key_hash`, which is what to store
+    /// and what [`DashboardClient::get_key`] and [`DashboardClient::delete_key`] take. A real
+    /// Dashboard may answer with its own envelope of a custom key (the Gateway wraps it as base64
+    /// of `{"org","id","h"}` when keys are hashed); the chosen key authenticates either way, so
+    /// the one the caller holds is the one to give the developer.
+    ///
+    /// The key is a secret: it never appears in a log line or an error (paths show `{key}`).
+    /// `org_id` is filled from the provider when the request has none.
+    pub async fn create_key_with_id(
+        &self,
+        key: &SecretString,
+        req: &KeyRequest,
+    ) -> Result<IssuedKey, TykError> {
+        let secret = key.expose_secret();
+        if secret.is_empty() || secret.contains('/') {
+            return Err(TykError::Config {
+                provider: self.provider().to_owned(),
+                detail: "a custom key must be non-empty and must not contain '/'".into(),
+            });
+        }
+        let bytes = self.encode(&self.key_body(req))?;
+        let path = ["api", "keys", secret];
+        let t = Target {
+            path: &path,
+            query: &[],
+            secret: Some(secret),
+        };
+        let limit = self.inner.cfg.retry.max_retries + 1;
+        let mut sent = 0;
+        let mut ambiguous_before = false;
+        loop {
+            sent += 1;
+            let outcome = match self
+                .call(Method::POST, t, Some(bytes.clone()), Op::Create)
+                .await
+            {
+                Ok(ans) => self
+                    .decode::<KeyResponse>(Method::POST, t, &ans)
+                    .map(|r| (r, ans.status)),
+                Err(e) => Err(e),
+            };
+            let err = match outcome {
+                Ok((r, status)) => {
+                    if r.key_hash.is_empty() {
+                        return Err(self.decode_error(
+                            Method::POST,
+                            t,
+                            status,
+                            "no key_hash in the answer".into(),
+                        ));
+                    }
+                    return Ok(IssuedKey {
+                        key_id: key.clone(),
+                        key_hash: r.key_hash,
+                    });
+                }
+                Err(e) if e.is_ambiguous() => e,
+                Err(e)
+                    if ambiguous_before && e.status().is_some_and(|s| (400..500).contains(&s)) =>
+                {
+                    if let Some(found) = self.get_key_by_id(key).await? {
+                        return Ok(IssuedKey {
+                            key_id: key.clone(),
+                            key_hash: found.key_hash,
+                        });
+                    }
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
+            ambiguous_before = true;
+            warn!(
+                provider = %self.provider(),
+                alias = %req.alias,
+                error = %err,
+                "a key create failed ambiguously; looking the key up before creating it again"
+            );
+            if let Some(found) = self.get_key_by_id(key).await? {
+                return Ok(IssuedKey {
+                    key_id: key.clone(),
+                    key_hash: found.key_hash,
+                });
+            }
+            if sent >= limit {
+                return Err(TykError::CreateGaveUp {
+                    provider: self.provider().to_owned(),
+                    what: format!("key {:?}", req.alias),
+                    attempts: sent,
+                    last: Box::new(err),
+                });
+            }
+            tokio::time::sleep(self.inner.cfg.retry.backoff(sent - 1)).await;
+        }
+    }
+
+    /// The body of a key create: the request with the provider's org filled in.
+    fn key_body(&self, k: &KeyRequest) -> KeyRequest {
+        let mut body = k.clone();
+        if body.org_id.is_none() {
+            body.org_id = self.inner.cfg.org_id.clone();
+        }
+        body
+    }
+
+    /// Reads a key by its hash (`GET /api/keys/{hash}?hashed=1`); `None` on 404.
     pub async fn get_key(&self, key_hash: &str) -> Result<Option<KeyInfo>, TykError> {
-        match self
-            .get_json::<KeyResponse>(&["api", "keys", key_hash], &[("hashed", "1")])
+        let path = ["api", "keys", key_hash];
+        self.read_key(Target::new(&path, &[("hashed", "1")]), key_hash)
             .await
-        {
+    }
+
+    /// Reads a key by the key itself (`GET /api/keys/{key}`); `None` on 404. The key never appears
+    /// in a log line or an error. Use it to find out whether a create whose answer was lost
+    /// happened ([`DashboardClient::create_key_with_id`] does).
+    pub async fn get_key_by_id(&self, key: &SecretString) -> Result<Option<KeyInfo>, TykError> {
+        let secret = key.expose_secret();
+        let path = ["api", "keys", secret];
+        let t = Target {
+            path: &path,
+            query: &[],
+            secret: Some(secret),
+        };
+        self.read_key(t, "").await
+    }
+
+    async fn read_key(&self, t: Target<'_>, hash: &str) -> Result<Option<KeyInfo>, TykError> {
+        match self.get_json::<KeyResponse>(t).await {
             Ok(r) => Ok(Some(KeyInfo {
                 key_hash: if r.key_hash.is_empty() {
-                    key_hash.to_owned()
+                    hash.to_owned()
                 } else {
                     r.key_hash
                 },
@@ -439,19 +627,22 @@ impl DashboardClient {
                 apply_policies: r.data.apply_policies,
                 meta_data: r.data.meta_data,
                 tags: r.data.tags,
+                expires: r.data.expires,
+                is_inactive: r.data.is_inactive,
             })),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// Revokes a key by its hash (`?hashed=1`); a key already gone is fine.
+    /// Revokes a key by its hash (`DELETE /api/keys/{hash}?hashed=1`, retried); a key already gone
+    /// is fine.
     pub async fn delete_key(&self, key_hash: &str) -> Result<(), TykError> {
+        let path = ["api", "keys", key_hash];
         match self
             .call(
                 Method::DELETE,
-                &["api", "keys", key_hash],
-                &[("hashed", "1")],
+                Target::new(&path, &[("hashed", "1")]),
                 None,
                 Op::Delete,
             )
@@ -465,14 +656,21 @@ impl DashboardClient {
 
     /// Every API (lowercase `apis`/`pages`), with `p=-2`, walking pages if needed.
     pub async fn list_apis(&self) -> Result<Vec<ApiSummary>, TykError> {
-        self.list_all::<ApiList>(&["api", "apis"]).await
+        Ok(self.list_all::<Apis>(&["api", "apis"]).await?.0)
     }
 
     /// Lists everything with `p=-2`; a Dashboard that pages anyway (`Pages` > 1) is walked page by
-    /// page, skipping items seen already (an item created meanwhile shifts the pages).
-    async fn list_all<L: Listing>(&self, path: &[&str]) -> Result<Vec<L::Item>, TykError> {
-        let (mut all, pages) = self.get_json::<L>(path, &[("p", "-2")]).await?.split();
-        let pages = pages.unwrap_or(1);
+    /// page, skipping items seen already (an item created meanwhile shifts the pages). Returns the
+    /// items that decode and the policies that do not.
+    async fn list_all<L: Listing>(
+        &self,
+        path: &[&str],
+    ) -> Result<(Vec<L::Item>, Vec<UnreadablePolicy>), TykError> {
+        let first = self
+            .get_listing::<L>(Target::new(path, &[("p", "-2")]))
+            .await?;
+        let (mut all, mut unreadable) = (first.items, first.unreadable);
+        let pages = first.pages.unwrap_or(1);
         if pages > 1 {
             warn!(
                 provider = %self.provider(),
@@ -480,29 +678,38 @@ impl DashboardClient {
                 "the Dashboard paged a p=-2 listing; walking the pages"
             );
             let mut seen: HashSet<String> = all.iter().map(L::key).collect();
+            let mut seen_odd: HashSet<String> = unreadable.iter().map(odd_key).collect();
             for page in 2..=pages {
                 let n = page.to_string();
-                let (next, _) = self.get_json::<L>(path, &[("p", &n)]).await?.split();
-                if next.is_empty() {
+                let next = self
+                    .get_listing::<L>(Target::new(path, &[("p", &n)]))
+                    .await?;
+                if next.items.is_empty() && next.unreadable.is_empty() {
                     break;
                 }
-                all.extend(next.into_iter().filter(|item| seen.insert(L::key(item))));
+                all.extend(next.items.into_iter().filter(|i| seen.insert(L::key(i))));
+                unreadable.extend(
+                    next.unreadable
+                        .into_iter()
+                        .filter(|u| seen_odd.insert(odd_key(u))),
+                );
             }
         }
-        Ok(all)
+        Ok((all, unreadable))
+    }
+
+    /// One page of a listing, parsed by the listing's own rules.
+    async fn get_listing<L: Listing>(&self, t: Target<'_>) -> Result<Page<L::Item>, TykError> {
+        let ans = self.call(Method::GET, t, None, Op::Idempotent).await?;
+        L::parse(&ans.body)
+            .map_err(|e| self.decode_error(Method::GET, t, ans.status, e.to_string()))
     }
 
     // ---- plumbing -------------------------------------------------------------------------
 
-    async fn get_json<T: DeserializeOwned>(
-        &self,
-        path: &[&str],
-        query: &[(&str, &str)],
-    ) -> Result<T, TykError> {
-        let ans = self
-            .call(Method::GET, path, query, None, Op::Idempotent)
-            .await?;
-        self.decode(Method::GET, path, query, &ans)
+    async fn get_json<T: DeserializeOwned>(&self, t: Target<'_>) -> Result<T, TykError> {
+        let ans = self.call(Method::GET, t, None, Op::Idempotent).await?;
+        self.decode(Method::GET, t, &ans)
     }
 
     fn encode<T: serde::Serialize>(&self, v: &T) -> Result<Vec<u8>, TykError> {
@@ -515,64 +722,71 @@ impl DashboardClient {
     fn decode<T: DeserializeOwned>(
         &self,
         method: Method,
-        path: &[&str],
-        query: &[(&str, &str)],
+        t: Target<'_>,
         ans: &Answer,
     ) -> Result<T, TykError> {
         serde_json::from_slice(&ans.body)
-            .map_err(|e| self.decode_error(method, path, query, ans.status, e.to_string()))
+            .map_err(|e| self.decode_error(method, t, ans.status, e.to_string()))
     }
 
-    fn decode_error(
-        &self,
-        method: Method,
-        path: &[&str],
-        query: &[(&str, &str)],
-        status: u16,
-        detail: String,
-    ) -> TykError {
+    fn decode_error(&self, method: Method, t: Target<'_>, status: u16, detail: String) -> TykError {
         TykError::Decode {
             provider: self.provider().to_owned(),
             method: method.to_string(),
-            path: self.shown_path(path, query),
+            path: self.shown_path(t),
             status,
-            detail,
+            detail: t.hide(detail),
         }
     }
 
-    fn url(&self, path: &[&str], query: &[(&str, &str)]) -> Url {
+    fn url(&self, t: Target<'_>) -> Url {
         let mut url = self.inner.base.clone();
         if let Ok(mut segments) = url.path_segments_mut() {
             // Segments are percent-encoded here, so an id holding `/` stays one segment.
-            segments.pop_if_empty().extend(path);
+            segments.pop_if_empty().extend(t.path);
         }
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
+        if !t.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(t.query);
         }
         url
     }
 
-    /// The path and query as shown in logs and errors.
-    fn shown_path(&self, path: &[&str], query: &[(&str, &str)]) -> String {
-        let url = self.url(path, query);
-        match url.query() {
+    /// The path and query as shown in logs and errors; a secret segment shows as `{key}`.
+    fn shown_path(&self, t: Target<'_>) -> String {
+        // A placeholder the URL encoder leaves alone stands in for the secret, then becomes
+        // `{key}` (which it would have percent-encoded).
+        const PLACEHOLDER: &str = "PORTALCTL-HIDDEN-KEY";
+        let shown: Vec<&str> = t
+            .path
+            .iter()
+            .map(|seg| match t.secret {
+                Some(secret) if *seg == secret => PLACEHOLDER,
+                _ => seg,
+            })
+            .collect();
+        let url = self.url(Target {
+            path: &shown,
+            query: t.query,
+            secret: None,
+        });
+        let text = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
-        }
+        };
+        text.replace(PLACEHOLDER, "{key}")
     }
 
     /// Sends one logical request with the retry rules of `op`; returns the 2xx answer or the error.
     async fn call(
         &self,
         method: Method,
-        path: &[&str],
-        query: &[(&str, &str)],
+        t: Target<'_>,
         body: Option<Vec<u8>>,
         op: Op,
     ) -> Result<Answer, TykError> {
         let inner = &self.inner;
-        let url = self.url(path, query);
-        let shown = self.shown_path(path, query);
+        let url = self.url(t);
+        let shown = self.shown_path(t);
         let body = body.map(bytes::Bytes::from);
         let policy = inner.cfg.retry;
         let mut attempt: u32 = 0;
@@ -628,7 +842,7 @@ impl DashboardClient {
                         method: method.to_string(),
                         path: shown.clone(),
                         status: status.as_u16(),
-                        message: dashboard_message(&bytes),
+                        message: t.hide(dashboard_message(&bytes)),
                         attempts: attempt,
                         ambiguous,
                     };
@@ -652,7 +866,7 @@ impl DashboardClient {
                     // Only a failed connect proves the Dashboard never saw the request.
                     let reached = !e.is_connect();
                     let ambiguous = op == Op::Create && reached;
-                    let detail = transport_detail(&e);
+                    let detail = t.hide(transport_detail(&e));
                     debug!(
                         provider = %inner.cfg.provider,
                         method = %method,
@@ -694,33 +908,74 @@ impl DashboardClient {
     }
 }
 
-/// A listing envelope: its items and its page count.
-trait Listing: serde::de::DeserializeOwned {
+/// A listing envelope: how to read its items and its page count from a page's body.
+trait Listing {
     type Item;
-    fn split(self) -> (Vec<Self::Item>, Option<i64>);
+    fn parse(body: &[u8]) -> Result<Page<Self::Item>, serde_json::Error>;
+    /// Identifies an item across pages.
     fn key(item: &Self::Item) -> String;
 }
 
-impl Listing for PolicyList {
+/// One page of a listing.
+struct Page<I> {
+    items: Vec<I>,
+    /// Policies that do not decode (the API listing has none: it is read whole).
+    unreadable: Vec<UnreadablePolicy>,
+    pages: Option<i64>,
+}
+
+/// Identifies an unreadable policy across pages: its `_id`, or without one what could be read.
+fn odd_key(u: &UnreadablePolicy) -> String {
+    u.mid
+        .clone()
+        .unwrap_or_else(|| format!("{}\u{0}{}", u.describe(), u.error))
+}
+
+/// The policy listing (`Data`/`Pages`).
+struct Policies;
+
+/// The API listing (`apis`/`pages`).
+struct Apis;
+
+impl Listing for Policies {
     type Item = Policy;
-    fn split(self) -> (Vec<Policy>, Option<i64>) {
-        (self.data, self.pages)
+    fn parse(body: &[u8]) -> Result<Page<Policy>, serde_json::Error> {
+        // Each element stays raw text (borrowed from the body) until it is decoded on its own,
+        // so one policy that does not decode cannot fail the others.
+        let list: PolicyList<'_> = serde_json::from_slice(body)?;
+        let raw = list.data.unwrap_or_default();
+        let mut items = Vec::with_capacity(raw.len());
+        let mut unreadable = Vec::new();
+        for r in raw {
+            match serde_json::from_str::<Policy>(r.get()) {
+                Ok(p) => items.push(p),
+                Err(e) => unreadable.push(UnreadablePolicy::from_raw(r.get(), &e)),
+            }
+        }
+        Ok(Page {
+            items,
+            unreadable,
+            pages: list.pages,
+        })
     }
     fn key(p: &Policy) -> String {
         p.mid.clone()
     }
 }
 
-impl Listing for ApiList {
+impl Listing for Apis {
     type Item = ApiSummary;
-    fn split(self) -> (Vec<ApiSummary>, Option<i64>) {
-        (
-            self.apis
+    fn parse(body: &[u8]) -> Result<Page<ApiSummary>, serde_json::Error> {
+        let list: ApiList = serde_json::from_slice(body)?;
+        Ok(Page {
+            items: list
+                .apis
                 .into_iter()
                 .map(|e| e.api_definition.into())
                 .collect(),
-            self.pages,
-        )
+            unreadable: Vec::new(),
+            pages: list.pages,
+        })
     }
     fn key(a: &ApiSummary) -> String {
         a.api_id.clone()
@@ -843,6 +1098,50 @@ mod tests {
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after("99999"), Some(Duration::from_secs(300)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn a_listing_element_that_is_not_a_policy_object_is_unreadable_not_fatal() {
+        let page = Policies::parse(
+            br#"{"Data":[null,5,"x",{"name":"ok","rate":-1},{"name":"bad","tags":["portalctl:a"],"per":"1"}],"Pages":1}"#,
+        )
+        .unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].name, "ok");
+        assert_eq!(page.unreadable.len(), 4);
+        assert!(page.unreadable[..3]
+            .iter()
+            .all(|u| !u.may_be_portalctls() && u.name.is_none()));
+        assert!(page.unreadable[3].may_be_portalctls());
+        assert!(Policies::parse(br#"{"Data":{"a":1}}"#).is_err());
+        assert!(Policies::parse(br#"{"Data":null}"#)
+            .unwrap()
+            .items
+            .is_empty());
+    }
+
+    #[test]
+    fn a_secret_path_segment_is_shown_as_key() {
+        let c = DashboardClient::new(ClientConfig::new(
+            "p",
+            "http://127.0.0.1:1/prefix/",
+            SecretString::from("s"),
+        ))
+        .unwrap();
+        let t = Target {
+            path: &["api", "keys", "my key/1"],
+            query: &[],
+            secret: Some("my key/1"),
+        };
+        assert_eq!(c.shown_path(t), "/prefix/api/keys/{key}");
+        assert_eq!(
+            c.url(t).as_str(),
+            "http://127.0.0.1:1/prefix/api/keys/my%20key%2F1"
+        );
+        assert_eq!(
+            t.hide("for url /api/keys/my key/1".into()),
+            "for url /api/keys/{key}"
+        );
     }
 
     #[test]

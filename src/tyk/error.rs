@@ -77,6 +77,18 @@ pub enum TykError {
         /// The parse error.
         detail: String,
     },
+    /// A listed policy cannot be read and may be portalctl's own (it carries a `portalctl:` tag or
+    /// a `portalctl-` id): going on without it could create a duplicate of it or remove what
+    /// refers to it.
+    #[error("provider {provider}: policy {policy} cannot be read and may be portalctl's, so nothing is reconciled without it: {detail}; fix the policy on the Dashboard (or remove it)")]
+    UnreadablePolicy {
+        /// Provider name.
+        provider: String,
+        /// The policy, named with what could be read (`"Gold" (_id …, id …)`).
+        policy: String,
+        /// Why it cannot be read.
+        detail: String,
+    },
     /// A create kept failing ambiguously and the object was still not found after each failure.
     #[error("provider {provider}: creating {what} failed {attempts} times without a clear answer; last error: {last}")]
     CreateGaveUp {
@@ -147,6 +159,7 @@ impl TykError {
             | TykError::Status { provider, .. }
             | TykError::Transport { provider, .. }
             | TykError::Decode { provider, .. }
+            | TykError::UnreadablePolicy { provider, .. }
             | TykError::CreateGaveUp { provider, .. } => provider,
         }
     }

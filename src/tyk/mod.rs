@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod error;
+pub mod gojson;
 pub mod sim;
 pub mod wire;
 
@@ -11,4 +12,5 @@ pub use client::{ClientConfig, DashboardClient, RetryPolicy};
 pub use error::TykError;
 pub use wire::{
     AccessDefinition, AllowedUrl, ApiSummary, IssuedKey, KeyInfo, KeyRequest, Partitions, Policy,
+    PolicyListing, UnreadablePolicy,
 };

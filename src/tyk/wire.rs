@@ -1,9 +1,14 @@
 //! The Tyk Dashboard's JSON, exactly as it travels on the wire, and nothing else.
 //!
-//! These types follow `tyk-dashboard-contract.md`. They are tolerant on reads (missing fields take
-//! Tyk's defaults, `null` arrays and maps read as empty, unknown fields are kept in `extra`) so a
-//! read-modify-write never drops what someone else set. They must not hold portalctl concepts:
-//! converting products and plans into policies belongs to the reconciler.
+//! These types follow `tyk-dashboard-contract.md` and the Go types the Dashboard decodes into
+//! (`docs/tyk-wire-types.md` compares them field by field): a Go integer field is an `i64` here and
+//! is written as a JSON integer, a Go `float64` is an `f64` written the way Go writes it (`-1`, not
+//! `-1.0`). Reads are tolerant where Go's decoder is: an explicit `null` reads as Go's zero value,
+//! unknown fields are kept in `extra` so that a read-modify-write never drops what someone else set
+//! (integers there stay integers). A field that is *missing* takes portalctl's read default
+//! instead (limits `-1`, `state` `"active"`), which is what a policy written by an older Dashboard
+//! means. These types must not hold portalctl concepts: converting products and plans into
+//! policies belongs to the reconciler.
 
 use std::fmt;
 
@@ -11,7 +16,9 @@ use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-/// Reads `null` as the type's default, so `"tags": null` and a missing `tags` both give `[]`.
+/// Reads `null` as the type's default, which for the scalar types used here is Go's zero value
+/// (`0`, `false`, `""`), and for lists and maps is empty: Go's decoder leaves a field untouched on
+/// `null`, so a Dashboard can hold and return such a value.
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -20,15 +27,51 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// Reads a list where `null`, for the list or for an element, is Go's zero value: `null` is `[]`
+/// and `["a", null]` is `["a", ""]`, as Go's decoder leaves a `null` element at its zero value.
+fn null_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    let v: Option<Vec<Option<T>>> = Option::deserialize(d)?;
+    Ok(
+        v.map(|v| v.into_iter().map(Option::unwrap_or_default).collect())
+            .unwrap_or_default(),
+    )
+}
+
+/// Writes a Go `float64` the way Go's `encoding/json` does for the values limits take: a whole
+/// number without a fraction (`-1`, `60`), anything else as the shortest decimal. Both forms
+/// decode into a Go `float64`; the integer form keeps our bodies byte-comparable with what the
+/// Dashboard returns.
+pub(crate) fn go_float<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    // 2^53: every whole f64 below it is exactly an i64.
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
+}
+
 /// A security policy (`/api/portal/policies`).
 ///
 /// Missing numeric limits read as `-1` (unlimited/off, what the Dashboard writes for a new policy),
-/// `key_expires_in` as 0 (never), booleans as `false` and `state` as `"active"`.
+/// `key_expires_in` as 0 (never), booleans as `false` and `state` as `"active"`. An explicit
+/// `null` reads as Go's zero value instead (`0`, `false`, `""`), as the Dashboard's own decoder
+/// reads it. Go types: `rate`, `per`, `throttle_interval` are `float64`; `quota_max`,
+/// `quota_renewal_rate`, `key_expires_in` are `int64`; `throttle_retry_limit`, `max_query_depth`
+/// are `int` (64 bits on the Dashboard's platforms).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Policy {
     /// Database id (24 hex characters), set by the Dashboard; empty for a policy not created yet.
-    #[serde(rename = "_id", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "_id",
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub mid: String,
     /// Policy id; the Dashboard sets it to `_id` when empty.
     #[serde(deserialize_with = "null_as_default")]
@@ -40,18 +83,25 @@ pub struct Policy {
     #[serde(deserialize_with = "null_as_default")]
     pub org_id: String,
     /// Rate limit: `rate` requests per `per` seconds; `-1` = unlimited.
+    #[serde(deserialize_with = "null_as_default", serialize_with = "go_float")]
     pub rate: f64,
     /// See `rate`.
+    #[serde(deserialize_with = "null_as_default", serialize_with = "go_float")]
     pub per: f64,
     /// Quota: `quota_max` requests per `quota_renewal_rate` seconds; `-1` = unlimited.
+    #[serde(deserialize_with = "null_as_default")]
     pub quota_max: i64,
     /// See `quota_max`.
+    #[serde(deserialize_with = "null_as_default")]
     pub quota_renewal_rate: i64,
     /// `-1` = off.
+    #[serde(deserialize_with = "null_as_default", serialize_with = "go_float")]
     pub throttle_interval: f64,
     /// `-1` = off.
-    pub throttle_retry_limit: f64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub throttle_retry_limit: i64,
     /// GraphQL depth; `-1` = unlimited.
+    #[serde(deserialize_with = "null_as_default")]
     pub max_query_depth: i64,
     /// Which APIs and versions a key may call, by api id.
     #[serde(deserialize_with = "null_as_default")]
@@ -60,16 +110,19 @@ pub struct Policy {
     #[serde(deserialize_with = "null_as_default")]
     pub partitions: Partitions,
     /// Free tags, appended to the key session's tags.
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_list")]
     pub tags: Vec<String>,
     /// Merged into the key session's meta data.
     #[serde(deserialize_with = "null_as_default")]
     pub meta_data: Map<String, Value>,
     /// Seconds; applied only when a key is first created; 0 = never.
+    #[serde(deserialize_with = "null_as_default")]
     pub key_expires_in: i64,
     /// Must be true for the Gateway to load the policy.
+    #[serde(deserialize_with = "null_as_default")]
     pub active: bool,
     /// Keys under it are disabled.
+    #[serde(deserialize_with = "null_as_default")]
     pub is_inactive: bool,
     /// `"active"`, `"draft"` (keys keep working, no new keys) or `"deny"` (keys disabled).
     #[serde(deserialize_with = "null_as_default")]
@@ -91,7 +144,7 @@ impl Default for Policy {
             quota_max: -1,
             quota_renewal_rate: -1,
             throttle_interval: -1.0,
-            throttle_retry_limit: -1.0,
+            throttle_retry_limit: -1,
             max_query_depth: -1,
             access_rights: AccessRights::default(),
             partitions: Partitions::default(),
@@ -195,8 +248,9 @@ impl<'de> Deserialize<'de> for AccessRights {
                 mut map: A,
             ) -> Result<AccessRights, A::Error> {
                 let mut out = Vec::with_capacity(map.size_hint().unwrap_or(1).min(64));
-                while let Some((k, v)) = map.next_entry::<String, AccessDefinition>()? {
-                    out.push((k, v));
+                // A `null` definition is Go's zero value, as for any struct.
+                while let Some((k, v)) = map.next_entry::<String, Option<AccessDefinition>>()? {
+                    out.push((k, v.unwrap_or_default()));
                 }
                 out.shrink_to_fit();
                 Ok(AccessRights(out))
@@ -217,10 +271,10 @@ pub struct AccessDefinition {
     #[serde(deserialize_with = "null_as_default")]
     pub api_name: String,
     /// Versions, e.g. `["Default"]`.
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_list")]
     pub versions: Vec<String>,
     /// Path-based permissions; empty = every path.
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_list")]
     pub allowed_urls: Vec<AllowedUrl>,
     /// `restricted_types`, `limit`, `allowance_scope`, … kept as read.
     #[serde(flatten)]
@@ -235,7 +289,7 @@ pub struct AllowedUrl {
     #[serde(deserialize_with = "null_as_default")]
     pub url: String,
     /// HTTP methods allowed on it.
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_list")]
     pub methods: Vec<String>,
 }
 
@@ -244,24 +298,143 @@ pub struct AllowedUrl {
 #[serde(default)]
 pub struct Partitions {
     /// Access rights.
+    #[serde(deserialize_with = "null_as_default")]
     pub acl: bool,
     /// Quota.
+    #[serde(deserialize_with = "null_as_default")]
     pub quota: bool,
     /// Rate limit.
+    #[serde(deserialize_with = "null_as_default")]
     pub rate_limit: bool,
     /// GraphQL complexity.
+    #[serde(deserialize_with = "null_as_default")]
     pub complexity: bool,
     /// Per-API limits.
+    #[serde(deserialize_with = "null_as_default")]
     pub per_api: bool,
 }
 
-/// `GET /api/portal/policies?p=N`: `Data` may be `null`, `Pages` may be missing.
+/// `GET /api/portal/policies?p=N`: `Data` may be `null`, `Pages` may be missing. The policies are
+/// kept as raw JSON text borrowed from the body, to be decoded one by one.
 #[derive(Debug, Default, Deserialize)]
-pub(crate) struct PolicyList {
-    #[serde(rename = "Data", default, deserialize_with = "null_as_default")]
-    pub data: Vec<Policy>,
+pub(crate) struct PolicyList<'a> {
+    #[serde(rename = "Data", default, borrow)]
+    pub data: Option<Vec<&'a serde_json::value::RawValue>>,
     #[serde(rename = "Pages", default)]
     pub pages: Option<i64>,
+}
+
+/// A policy listing read element by element: the policies that decode, and the ones that do not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PolicyListing {
+    /// Every policy that decodes into [`Policy`], in the Dashboard's order.
+    pub policies: Vec<Policy>,
+    /// The ones that do not, with what could be read of them.
+    pub unreadable: Vec<UnreadablePolicy>,
+}
+
+/// A listed policy that does not decode into [`Policy`]: a Dashboard can hold one (written by an
+/// older version, by hand in its database, or with a type its own decoder let through). What
+/// could be read of it leniently is here, to name it in a warning and to decide whether it may be
+/// portalctl's own.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UnreadablePolicy {
+    /// `_id`, when it is a string (or `{"$oid": …}`).
+    pub mid: Option<String>,
+    /// `id`, when it is a string.
+    pub id: Option<String>,
+    /// `name`, when it is a string.
+    pub name: Option<String>,
+    /// The strings among `tags` (a single string counts as one tag).
+    pub tags: Vec<String>,
+    /// Why it cannot be read: the field and the types, as Go's decoder would say it when the
+    /// Dashboard's own types refuse it too, else the parser's message.
+    pub error: String,
+}
+
+impl UnreadablePolicy {
+    /// Reads what it can of a listed element that failed to decode with `err`.
+    pub(crate) fn from_raw(raw: &str, err: &serde_json::Error) -> Self {
+        let go = super::gojson::decode_policy(raw.as_bytes()).err();
+        let mut error = match go {
+            Some(go) => go.to_string(),
+            None => err.to_string(),
+        };
+        // A parser message may quote a value; keep it short.
+        if error.len() > 300 {
+            let cut = (0..=300)
+                .rev()
+                .find(|i| error.is_char_boundary(*i))
+                .unwrap_or(0);
+            error.truncate(cut);
+            error.push('…');
+        }
+        let mut out = UnreadablePolicy {
+            error,
+            ..UnreadablePolicy::default()
+        };
+        if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(raw) {
+            let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
+            out.mid = text("_id").or_else(|| {
+                m.get("_id")
+                    .and_then(|v| v.get("$oid"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+            out.id = text("id");
+            out.name = text("name");
+            out.tags = match m.get("tags") {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect(),
+                Some(Value::String(t)) => vec![t.clone()],
+                _ => Vec::new(),
+            };
+        }
+        out
+    }
+
+    /// True when the policy could be portalctl's: it carries a `portalctl:` ownership tag (of any
+    /// instance), or has the deterministic id portalctl gives the policies it creates.
+    pub fn may_be_portalctls(&self) -> bool {
+        self.tags.iter().any(|t| t.starts_with("portalctl:"))
+            || self
+                .id
+                .as_deref()
+                .is_some_and(|i| i.starts_with("portalctl-"))
+    }
+
+    /// `"Gold" (_id 5fd…, id gold-plan)`, with what is known.
+    pub fn describe(&self) -> String {
+        let mut ids = Vec::new();
+        if let Some(m) = &self.mid {
+            ids.push(format!("_id {m}"));
+        }
+        if let Some(i) = self.id.as_ref().filter(|i| Some(*i) != self.mid.as_ref()) {
+            ids.push(format!("id {i}"));
+        }
+        let name = match &self.name {
+            Some(n) => format!("{n:?}"),
+            None => "without a readable name".to_owned(),
+        };
+        if ids.is_empty() {
+            name
+        } else {
+            format!("{name} ({})", ids.join(", "))
+        }
+    }
+}
+
+impl fmt::Display for UnreadablePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "policy {} cannot be read: {}",
+            self.describe(),
+            self.error
+        )
+    }
 }
 
 /// The status envelope `{"Status","Message","Meta"}`.
@@ -407,6 +580,10 @@ pub struct KeyInfo {
     pub meta_data: Map<String, Value>,
     /// Its tags.
     pub tags: Vec<String>,
+    /// Unix seconds when it expires; 0 = never.
+    pub expires: i64,
+    /// True when the key is disabled.
+    pub is_inactive: bool,
 }
 
 /// `POST /api/keys` and `GET /api/keys/{key}` answers: `{"api_model","key_id","data","key_hash"}`.
@@ -426,17 +603,22 @@ pub(crate) struct KeyResponse {
 pub(crate) struct KeySession {
     #[serde(deserialize_with = "null_as_default")]
     pub alias: String,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_list")]
     pub apply_policies: Vec<String>,
     #[serde(deserialize_with = "null_as_default")]
     pub meta_data: Map<String, Value>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_list")]
     pub tags: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub expires: i64,
+    #[serde(deserialize_with = "null_as_default")]
+    pub is_inactive: bool,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const REAL: &str = r#"{"_id":"5fd202b669710900018bc19c","id":"ZGVmYXVsdC9odHRwYmlu","name":"Some other Security Policy",
  "org_id":"5fd08e0f69710900018bc195","rate":-1,"per":-1,"quota_max":-1,"quota_renewal_rate":-1,
@@ -457,12 +639,70 @@ mod tests {
         let ad = &p.access_rights["ZGVmYXVsdC9odHRwYmlu"];
         assert_eq!(ad.versions, ["Default"]);
         assert_eq!(ad.extra["limit"], Value::Null);
-        // Every field comes back (numbers may gain a `.0`: -1 and -1.0 are the same to Tyk).
+        // Every field comes back exactly, integers as integers (Go rejects `-1.0` in an `int`).
         let back: Value = serde_json::to_value(&p).unwrap();
         let orig: Value = serde_json::from_str(REAL).unwrap();
         let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
         assert_eq!(keys(&back), keys(&orig));
+        assert_eq!(back, orig);
+        assert!(!serde_json::to_string(&p).unwrap().contains(".0"));
         assert_eq!(serde_json::from_value::<Policy>(back).unwrap(), p);
+    }
+
+    #[test]
+    fn integers_stay_integers_and_floats_are_written_as_go_writes_them() {
+        let p: Policy = serde_json::from_str(
+            r#"{"throttle_retry_limit":10,"max_query_depth":3,"rate":2.5,"per":60,"throttle_interval":-1,
+                "smoothing":{"enabled":true,"threshold":500,"trigger":0.5,"step":100,"delay":30}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.throttle_retry_limit, 10);
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["throttle_retry_limit"], json!(10));
+        assert!(v["throttle_retry_limit"].is_i64());
+        assert!(v["per"].is_i64() && v["throttle_interval"].is_i64());
+        assert_eq!(v["rate"], json!(2.5));
+        assert!(v["smoothing"]["threshold"].is_i64(), "foreign integers too");
+        // A non-integral number in an integer field is not a policy we can read.
+        assert!(serde_json::from_str::<Policy>(r#"{"throttle_retry_limit":-1.0}"#).is_err());
+        assert!(serde_json::from_str::<Policy>(r#"{"quota_max":"10"}"#).is_err());
+    }
+
+    #[test]
+    fn an_explicit_null_is_gos_zero_value_and_a_missing_field_our_default() {
+        let p: Policy = serde_json::from_str(
+            r#"{"_id":null,"rate":null,"per":null,"quota_max":null,"quota_renewal_rate":null,
+                "throttle_interval":null,"throttle_retry_limit":null,"max_query_depth":null,
+                "key_expires_in":null,"active":null,"is_inactive":null,"state":null,"name":null,
+                "partitions":{"acl":null,"quota":true}}"#,
+        )
+        .unwrap();
+        assert_eq!((p.rate, p.per, p.throttle_interval), (0.0, 0.0, 0.0));
+        assert_eq!(
+            (p.quota_max, p.quota_renewal_rate, p.throttle_retry_limit),
+            (0, 0, 0)
+        );
+        assert_eq!((p.max_query_depth, p.key_expires_in), (0, 0));
+        assert!(!p.active && !p.is_inactive && !p.partitions.acl && p.partitions.quota);
+        assert_eq!(
+            (p.state.as_str(), p.name.as_str(), p.mid.as_str()),
+            ("", "", "")
+        );
+        let elements: Policy = serde_json::from_str(
+            r#"{"tags":["a",null],"access_rights":{"x":null,"y":{"versions":[null],
+                "allowed_urls":[null,{"url":null,"methods":[null]}]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(elements.tags, ["a", ""]);
+        assert_eq!(elements.access_rights["x"], AccessDefinition::default());
+        let y = &elements.access_rights["y"];
+        assert_eq!(y.versions, [""]);
+        assert_eq!(y.allowed_urls[0], AllowedUrl::default());
+        assert_eq!(y.allowed_urls[1].methods, [""]);
+        let missing: Policy = serde_json::from_str("{}").unwrap();
+        assert_eq!((missing.rate, missing.quota_max), (-1.0, -1));
+        assert_eq!(missing.throttle_retry_limit, -1);
+        assert_eq!(missing.state, "active");
     }
 
     #[test]

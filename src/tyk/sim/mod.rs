@@ -4,8 +4,11 @@
 //! It runs its own HTTP/1 accept loop (hyper) around an axum router so that a fault can close a
 //! connection without any response, even after the write happened. It must stay a faithful
 //! stand-in for the Dashboard: where the contract lists variants it picks one, and it never
-//! accepts what a real Dashboard would refuse without saying so in these docs. It must never log
-//! the secret a client sends.
+//! accepts what a real Dashboard would refuse without saying so in these docs. Policy and key
+//! bodies are decoded as the Dashboard's Go decoder decodes them ([`crate::tyk::gojson`]; where
+//! the simulator differs from Go, on purpose, is listed there), and every Dashboard request lands
+//! in a request log ([`RequestRecord`]). It must never log or record the secret a client sends,
+//! nor a key.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,13 +27,16 @@ use tokio::task::{JoinHandle, JoinSet};
 use tower::ServiceExt;
 use tracing::{debug, info, warn};
 
+mod log;
 mod routes;
 mod store;
+
+pub use log::{RequestRecord, DEFAULT_LOG_LIMIT};
 
 pub use store::DEFAULT_ORG_ID;
 
 use crate::tyk::wire::Policy;
-use store::{StateFile, Store};
+use store::{Doc, StateFile, Store};
 
 /// Everything that can go wrong starting, seeding or saving the simulator.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +65,8 @@ pub enum SimError {
         /// Why.
         source: serde_json::Error,
     },
-    /// A seeded policy is not a valid policy object.
+    /// A seeded policy is not a JSON object (any object is stored as given, even one a Dashboard
+    /// would refuse).
     #[error("seeded policy #{index} is invalid: {source}")]
     SeedPolicy {
         /// Its position in the seed, from 0.
@@ -100,6 +107,9 @@ pub struct SimConfig {
     pub seed: Option<Seed>,
     /// Loaded at start when it exists; written by `shutdown`/`save`.
     pub state_file: Option<PathBuf>,
+    /// How many requests the request log keeps (the ones answered longest ago go first); 0 keeps
+    /// none.
+    pub request_log_limit: usize,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -112,6 +122,7 @@ impl std::fmt::Debug for SimConfig {
             .field("faults", &self.faults)
             .field("quirks", &self.quirks)
             .field("state_file", &self.state_file)
+            .field("request_log_limit", &self.request_log_limit)
             .finish_non_exhaustive()
     }
 }
@@ -128,6 +139,7 @@ impl Default for SimConfig {
             quirks: Quirks::default(),
             seed: None,
             state_file: None,
+            request_log_limit: log::DEFAULT_LOG_LIMIT,
         }
     }
 }
@@ -169,8 +181,9 @@ pub struct Quirks {
 }
 
 /// APIs and policies to start with. The file form is `{"apis": […], "policies": […]}`; an API is a
-/// bare definition or `{"api_definition": …}`; a policy keeps its `_id`, `id` and `org_id` when
-/// given.
+/// bare definition or `{"api_definition": …}`; a policy is stored exactly as given (no Dashboard
+/// checks, so a seed can hold a policy no client could write) and keeps its `_id`, `id` and
+/// `org_id` when given.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Seed {
@@ -294,6 +307,7 @@ pub(crate) struct Shared {
     latency: Mutex<Duration>,
     quirks: Mutex<Quirks>,
     counts: Mutex<BTreeMap<String, u64>>,
+    log: Arc<log::RequestLog>,
     /// Dashboard requests being handled now, and the most ever seen at once.
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
@@ -322,6 +336,10 @@ impl Shared {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak_in_flight.fetch_max(now, Ordering::SeqCst);
         InFlight(self)
+    }
+
+    pub(crate) fn log(&self) -> &Arc<log::RequestLog> {
+        &self.log
     }
 
     pub(crate) fn count(&self, route: &str) {
@@ -454,7 +472,7 @@ pub async fn spawn_on(cfg: SimConfig, listener: TcpListener) -> Result<SimHandle
                 store.add_api(a);
             }
             for (index, v) in seed.policies.into_iter().enumerate() {
-                let p: Policy = serde_json::from_value(v)
+                let p: Doc = serde_json::from_value(v)
                     .map_err(|source| SimError::SeedPolicy { index, source })?;
                 store.insert_raw(p);
             }
@@ -469,6 +487,7 @@ pub async fn spawn_on(cfg: SimConfig, listener: TcpListener) -> Result<SimHandle
         latency: Mutex::new(cfg.latency),
         quirks: Mutex::new(cfg.quirks),
         counts: Mutex::new(BTreeMap::new()),
+        log: Arc::new(log::RequestLog::new(cfg.request_log_limit)),
         in_flight: AtomicUsize::new(0),
         peak_in_flight: AtomicUsize::new(0),
     });
@@ -497,6 +516,15 @@ pub async fn serve(
     shutdown_signal().await;
     info!("dashboard simulator stopping");
     handle.stop_and_save().await
+}
+
+/// A wire policy as a stored document.
+fn policy_doc(p: &Policy) -> Doc {
+    match serde_json::to_value(p) {
+        Ok(Value::Object(m)) => m,
+        // A Policy always serialises to an object.
+        _ => Doc::new(),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM (also used by `portalctl demo`).
@@ -606,6 +634,22 @@ impl SimHandle {
         self.shared.peak_in_flight.load(Ordering::SeqCst)
     }
 
+    /// The request log, in order of arrival: every Dashboard request (not the control routes),
+    /// with its body when it had one. Never holds a secret (see [`RequestRecord`]).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared.log.records(0)
+    }
+
+    /// The requests that arrived after the one numbered `seq`.
+    pub fn requests_since(&self, seq: u64) -> Vec<RequestRecord> {
+        self.shared.log.records(seq)
+    }
+
+    /// Empties the request log (numbering goes on).
+    pub fn clear_requests(&self) {
+        self.shared.log.clear();
+    }
+
     /// Replaces the faults (and reseeds their RNG).
     pub fn set_faults(&self, f: Faults) {
         self.shared.set_faults(f);
@@ -616,21 +660,50 @@ impl SimHandle {
         self.shared.set_quirks(q);
     }
 
-    /// A snapshot of every policy, in insertion order.
+    /// A snapshot of every policy portalctl's wire type can read, in insertion order. Policies
+    /// seeded in a form it cannot read (see [`SimHandle::insert_policy_json`]) are left out:
+    /// [`SimHandle::policies_json`] has them all.
     pub fn policies(&self) -> Vec<Policy> {
-        self.shared.lock_store().policies().cloned().collect()
+        self.shared
+            .lock_store()
+            .policies()
+            .filter_map(|d| serde_json::from_value(Value::Object(d.clone())).ok())
+            .collect()
+    }
+
+    /// Every policy as the Dashboard would answer it, in insertion order.
+    pub fn policies_json(&self) -> Vec<Value> {
+        self.shared
+            .lock_store()
+            .policies()
+            .map(|d| Value::Object(d.clone()))
+            .collect()
     }
 
     /// Inserts a policy bypassing HTTP and the Dashboard's checks; returns its `_id`.
     pub fn insert_policy(&self, p: Policy) -> String {
-        self.shared.lock_store().insert_raw(p)
+        self.shared.lock_store().insert_raw(policy_doc(&p))
+    }
+
+    /// Inserts a policy object exactly as given, bypassing HTTP and the Dashboard's checks (also
+    /// `POST /_sim/policies`): for policies no client could write, such as `"rate": "fast"` or
+    /// `"quota_max": null`. Returns its `_id` (a given `_id` is kept, and replaces the policy
+    /// that had it).
+    ///
+    /// # Panics
+    /// When `policy` is not a JSON object: this is a test helper.
+    pub fn insert_policy_json(&self, policy: Value) -> String {
+        let Value::Object(doc) = policy else {
+            panic!("insert_policy_json takes a JSON object, got {policy}");
+        };
+        self.shared.lock_store().insert_raw(doc)
     }
 
     /// Inserts many policies bypassing HTTP (benchmarks).
     pub fn insert_policies(&self, ps: impl IntoIterator<Item = Policy>) {
         let mut store = self.shared.lock_store();
         for p in ps {
-            store.insert_raw(p);
+            store.insert_raw(policy_doc(&p));
         }
     }
 

@@ -15,11 +15,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+use tracing::debug;
 
-use super::store::{Refusal, StoredKey};
+use super::store::{Doc, Refusal, StoredKey};
 use super::{Fault, Faults, Quirks, Shared};
-use crate::tyk::wire::{Envelope, Policy};
+use crate::tyk::gojson::{self, DecodeError};
+use crate::tyk::wire::Envelope;
 
 /// Marks a response that must not be sent: the accept loop closes the connection instead.
 #[derive(Debug, Clone, Copy)]
@@ -34,8 +36,17 @@ fn refused(r: Refusal) -> Response {
     reply(r.status, Envelope::error(r.message))
 }
 
-fn malformed() -> Response {
-    reply(403, Envelope::error("Request body malformed."))
+/// Why a body was refused as malformed: the decoder's message (field and types, never a value),
+/// attached to the response so the request log can show it. The Dashboard's answer itself says
+/// only "Request body malformed.".
+#[derive(Debug, Clone)]
+pub(crate) struct Malformed(pub String);
+
+fn malformed(e: DecodeError) -> Response {
+    debug!(error = %e, "simulator refused a malformed body");
+    let mut resp = reply(403, Envelope::error("Request body malformed."));
+    resp.extensions_mut().insert(Malformed(e.to_string()));
+    resp
 }
 
 fn json_bytes(body: Vec<u8>) -> Response {
@@ -73,9 +84,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             dashboard_gate,
         ));
     let control = Router::new()
+        .route("/_sim/requests", get(get_requests).delete(delete_requests))
         .route("/_sim/faults", get(get_faults).put(put_faults))
         .route("/_sim/counts", get(get_counts).delete(delete_counts))
-        .route("/_sim/policies", get(control_policies))
+        .route(
+            "/_sim/policies",
+            get(control_policies).post(insert_raw_policy),
+        )
         .route("/_sim/latency", put(put_latency))
         .route("/_sim/quirks", get(get_quirks).put(put_quirks));
     api.merge(control)
@@ -83,7 +98,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Counting, latency, faults and the secret check, in that order, around every Dashboard route.
+/// The largest request body the simulator reads (the Dashboard's own limit is not documented).
+const MAX_BODY: usize = 64 << 20;
+
+/// Counting, logging, latency, faults and the secret check, in that order, around every
+/// Dashboard route.
 async fn dashboard_gate(State(sim): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let route = req
@@ -92,6 +111,37 @@ async fn dashboard_gate(State(sim): State<Arc<Shared>>, req: Request, next: Next
         .map(|m| m.as_str().trim_end_matches('/').to_owned())
         .unwrap_or_else(|| req.uri().path().to_owned());
     sim.count(&format!("{method} {route}"));
+    // Written to the log when dropped, so a request the client abandons is recorded too.
+    let mut entry = sim
+        .log()
+        .begin(method.as_str(), &route, req.uri().path(), req.uri().query());
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            entry.status(413, None);
+            return reply(413, Envelope::error("Request body too large."));
+        }
+    };
+    entry.body(&body);
+    let req = Request::from_parts(parts, axum::body::Body::from(body));
+    let resp = gate(&sim, &method, req, next, &mut entry).await;
+    if resp.extensions().get::<DropConnection>().is_none()
+        || resp.extensions().get::<Fault>() == Some(&Fault::DropAfterWrite)
+    {
+        let error = resp.extensions().get::<Malformed>().map(|m| m.0.clone());
+        entry.status(resp.status().as_u16(), error);
+    }
+    resp
+}
+
+async fn gate(
+    sim: &Shared,
+    method: &Method,
+    req: Request,
+    next: Next,
+    entry: &mut super::log::LogEntry,
+) -> Response {
     let _in_flight = sim.enter();
     let is_write = method != Method::GET && method != Method::HEAD;
     let latency = sim.latency();
@@ -101,14 +151,17 @@ async fn dashboard_gate(State(sim): State<Arc<Shared>>, req: Request, next: Next
         precise_sleep(wait).await;
     }
     match fault {
-        Fault::None | Fault::DropAfterWrite => {}
+        Fault::None => {}
+        Fault::DropAfterWrite => entry.fault("drop_after_write"),
         Fault::Error500 => {
+            entry.fault("error_500");
             return reply(
                 500,
                 Envelope::error("Failure processing data, please contact your administrator."),
-            )
+            );
         }
         Fault::Error429(after) => {
+            entry.fault("error_429");
             let mut resp = reply(429, Envelope::error("Too many requests"));
             if let Some(s) = after {
                 resp.headers_mut()
@@ -117,6 +170,7 @@ async fn dashboard_gate(State(sim): State<Arc<Shared>>, req: Request, next: Next
             return resp;
         }
         Fault::DropBefore => {
+            entry.fault("drop_before");
             let mut resp = StatusCode::INTERNAL_SERVER_ERROR.into_response();
             resp.extensions_mut().insert(DropConnection);
             return resp;
@@ -144,6 +198,7 @@ async fn dashboard_gate(State(sim): State<Arc<Shared>>, req: Request, next: Next
     // Only a request that acted is cut off: a refusal (404, 400) has no write to lose.
     if fault == Fault::DropAfterWrite && resp.status().is_success() {
         resp.extensions_mut().insert(DropConnection);
+        resp.extensions_mut().insert(Fault::DropAfterWrite);
     }
     resp
 }
@@ -206,13 +261,10 @@ async fn list_policies(State(sim): State<Arc<Shared>>, Query(q): Query<PageQuery
     json_bytes(out)
 }
 
-fn parse_policy(body: &[u8]) -> Option<Policy> {
-    serde_json::from_slice::<Policy>(body).ok()
-}
-
 async fn create_policy(State(sim): State<Arc<Shared>>, body: Bytes) -> Response {
-    let Some(p) = parse_policy(&body) else {
-        return malformed();
+    let p = match gojson::decode_policy(&body) {
+        Ok(p) => p,
+        Err(e) => return malformed(e),
     };
     match sim.lock_store().create_policy(p) {
         Ok(mid) => reply(200, Envelope::ok(mid)),
@@ -233,8 +285,9 @@ async fn update_policy(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let Some(p) = parse_policy(&body) else {
-        return malformed();
+    let p = match gojson::decode_policy(&body) {
+        Ok(p) => p,
+        Err(e) => return malformed(e),
     };
     match sim.lock_store().update_policy(&id, p) {
         Ok(()) => reply(200, Envelope::ok("Data updated")),
@@ -270,16 +323,10 @@ fn key_reply(k: &StoredKey, show_key: bool) -> Response {
     .into_response()
 }
 
-fn parse_session(body: &[u8]) -> Option<Map<String, Value>> {
-    match serde_json::from_slice::<Value>(body).ok()? {
-        Value::Object(m) => Some(m),
-        _ => None,
-    }
-}
-
 async fn create_key(State(sim): State<Arc<Shared>>, body: Bytes) -> Response {
-    let Some(session) = parse_session(&body) else {
-        return malformed();
+    let session = match gojson::decode_session(&body) {
+        Ok(s) => s,
+        Err(e) => return malformed(e),
     };
     match sim.lock_store().create_key(None, session) {
         Ok(k) => key_reply(&k, true),
@@ -292,8 +339,9 @@ async fn create_custom_key(
     Path(key): Path<String>,
     body: Bytes,
 ) -> Response {
-    let Some(session) = parse_session(&body) else {
-        return malformed();
+    let session = match gojson::decode_session(&body) {
+        Ok(s) => s,
+        Err(e) => return malformed(e),
     };
     match sim.lock_store().create_key(Some(&key), session) {
         Ok(k) => key_reply(&k, true),
@@ -319,8 +367,9 @@ async fn update_key(
     Query(q): Query<KeyQuery>,
     body: Bytes,
 ) -> Response {
-    let Some(session) = parse_session(&body) else {
-        return malformed();
+    let session = match gojson::decode_session(&body) {
+        Ok(s) => s,
+        Err(e) => return malformed(e),
     };
     match sim.lock_store().update_key(&key, q.hashed(), session) {
         Ok(k) => key_reply(&k, !q.hashed()),
@@ -371,6 +420,21 @@ async fn get_counts(State(sim): State<Arc<Shared>>) -> Response {
     Json(sim.counts()).into_response()
 }
 
+#[derive(Deserialize)]
+struct SinceQuery {
+    since: Option<u64>,
+}
+
+/// `GET /_sim/requests[?since=SEQ]`: the request log (see `SimHandle::requests`).
+async fn get_requests(State(sim): State<Arc<Shared>>, Query(q): Query<SinceQuery>) -> Response {
+    Json(sim.log().records(q.since.unwrap_or(0))).into_response()
+}
+
+async fn delete_requests(State(sim): State<Arc<Shared>>) -> StatusCode {
+    sim.log().clear();
+    StatusCode::NO_CONTENT
+}
+
 async fn delete_counts(State(sim): State<Arc<Shared>>) -> StatusCode {
     sim.reset_counts();
     StatusCode::NO_CONTENT
@@ -378,8 +442,24 @@ async fn delete_counts(State(sim): State<Arc<Shared>>) -> StatusCode {
 
 async fn control_policies(State(sim): State<Arc<Shared>>) -> Response {
     let store = sim.lock_store();
-    let all: Vec<&Policy> = store.policies().collect();
+    let all: Vec<&Doc> = store.policies().collect();
     Json(all).into_response()
+}
+
+/// `POST /_sim/policies`: stores a policy object exactly as given, bypassing the Dashboard's
+/// checks, so tests can seed what no client could write (`"rate": "fast"`, a `null` limit).
+async fn insert_raw_policy(State(sim): State<Arc<Shared>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Doc>(&body) {
+        Ok(doc) => {
+            let mid = sim.lock_store().insert_raw(doc);
+            Json(json!({ "_id": mid })).into_response()
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            format!("a raw policy must be a JSON object: {e}"),
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Deserialize)]

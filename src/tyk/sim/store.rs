@@ -1,8 +1,11 @@
 //! The simulator's in-memory Dashboard state: policies, keys and APIs, and its JSON file form.
 //!
-//! Policies stay in insertion order (a `BTreeMap` keyed by a sequence number) with indexes by
-//! `_id`, `id` and org+name, so that 25,000 policies list, look up and delete quickly. This module
-//! knows the Dashboard's rules (unique names, generated ids, error messages) but nothing of HTTP.
+//! Policies are kept as the JSON documents the Dashboard would return (checked and canonicalised
+//! by [`crate::tyk::gojson`] when they arrive over HTTP; inserted as given when seeded, so tests can
+//! hold policies no client could write). They stay in insertion order (a `BTreeMap` keyed by a
+//! sequence number) with indexes by `_id`, `id` and org+name, so that 25,000 policies list, look
+//! up and delete quickly. This module knows the Dashboard's rules (unique names, generated ids,
+//! error messages) but nothing of HTTP.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,7 +15,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::tyk::wire::Policy;
+use crate::tyk::gojson;
+
+/// A policy as stored: the JSON object the Dashboard answers with.
+pub(crate) type Doc = Map<String, Value>;
+
+/// A string field of a document, or `""` when it is missing or not a string.
+pub(crate) fn text<'a>(d: &'a Doc, key: &str) -> &'a str {
+    d.get(key).and_then(Value::as_str).unwrap_or("")
+}
 
 /// The org id the simulator stamps on what it creates, unless configured otherwise.
 pub const DEFAULT_ORG_ID: &str = "5fd08e0f69710900018bc195";
@@ -44,10 +55,6 @@ pub(crate) const KEY_NOT_FOUND: Refusal = Refusal {
     status: 404,
     message: "Could not retrieve key detail.",
 };
-pub(crate) const KEY_TAKEN: Refusal = Refusal {
-    status: 400,
-    message: "Key already exists.",
-};
 
 /// A key as the simulator keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,7 +72,7 @@ pub(crate) struct StateFile {
     #[serde(default)]
     pub apis: Vec<Value>,
     #[serde(default)]
-    pub policies: Vec<Policy>,
+    pub policies: Vec<Doc>,
     #[serde(default)]
     pub keys: Vec<StoredKey>,
 }
@@ -96,7 +103,7 @@ fn name_key(org: &str, name: &str) -> String {
 pub(crate) struct Store {
     pub org_id: String,
     next_seq: u64,
-    policies: BTreeMap<u64, Policy>,
+    policies: BTreeMap<u64, Doc>,
     by_mid: Index,
     by_id: Index,
     by_name: Index,
@@ -155,94 +162,137 @@ impl Store {
             .and_then(|v| v.first().copied())
     }
 
-    fn index(&mut self, seq: u64, p: &Policy) {
-        index_add(&mut self.by_mid, &p.mid, seq);
-        index_add(&mut self.by_id, &p.id, seq);
-        index_add(&mut self.by_name, &name_key(&p.org_id, &p.name), seq);
+    fn index(&mut self, seq: u64, p: &Doc) {
+        index_add(&mut self.by_mid, text(p, "_id"), seq);
+        index_add(&mut self.by_id, text(p, "id"), seq);
+        index_add(
+            &mut self.by_name,
+            &name_key(text(p, "org_id"), text(p, "name")),
+            seq,
+        );
     }
 
-    fn unindex(&mut self, seq: u64, p: &Policy) {
-        index_remove(&mut self.by_mid, &p.mid, seq);
-        index_remove(&mut self.by_id, &p.id, seq);
-        index_remove(&mut self.by_name, &name_key(&p.org_id, &p.name), seq);
+    fn unindex(&mut self, seq: u64, p: &Doc) {
+        index_remove(&mut self.by_mid, text(p, "_id"), seq);
+        index_remove(&mut self.by_id, text(p, "id"), seq);
+        index_remove(
+            &mut self.by_name,
+            &name_key(text(p, "org_id"), text(p, "name")),
+            seq,
+        );
     }
 
-    fn push(&mut self, p: Policy) -> String {
+    fn push(&mut self, p: Doc) -> String {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.index(seq, &p);
-        let mid = p.mid.clone();
+        let mid = text(&p, "_id").to_owned();
         self.policies.insert(seq, p);
         mid
     }
 
-    /// `POST /api/portal/policies`: the Dashboard's create rules.
-    pub fn create_policy(&mut self, mut p: Policy) -> Result<String, Refusal> {
-        p.org_id = self.org_id.clone();
-        if self.by_name.contains_key(&name_key(&p.org_id, &p.name)) {
+    /// `POST /api/portal/policies` with a body [`gojson::decode_policy`] accepted: the
+    /// Dashboard's create rules. Fields the body left out are stored as Go's zero values, except
+    /// `state`, which a new policy has as `"active"` (what the Dashboard shows for a policy
+    /// created without it; uncertain for every version).
+    pub fn create_policy(&mut self, mut p: Doc) -> Result<String, Refusal> {
+        p.insert("org_id".into(), Value::String(self.org_id.clone()));
+        if self
+            .by_name
+            .contains_key(&name_key(&self.org_id, text(&p, "name")))
+        {
             return Err(NAME_TAKEN);
         }
-        if !p.id.is_empty() && (self.by_id.contains_key(&p.id) || self.by_mid.contains_key(&p.id)) {
+        let id = text(&p, "id").to_owned();
+        if !id.is_empty() && (self.by_id.contains_key(&id) || self.by_mid.contains_key(&id)) {
             return Err(ID_TAKEN);
         }
-        p.mid = self.new_mid();
-        if p.id.is_empty() {
-            p.id = p.mid.clone();
+        let mid = self.new_mid();
+        p.insert("_id".into(), Value::String(mid.clone()));
+        if id.is_empty() {
+            p.insert("id".into(), Value::String(mid));
         }
         let now = now_secs();
-        p.extra
-            .insert("last_updated".into(), Value::String(now.to_string()));
-        p.extra
-            .entry("date_created")
-            .or_insert_with(|| Value::String(rfc3339(now)));
+        p.insert("last_updated".into(), Value::String(now.to_string()));
+        if text(&p, "date_created").is_empty() {
+            p.insert("date_created".into(), Value::String(rfc3339(now)));
+        }
+        p.entry("state")
+            .or_insert_with(|| Value::String("active".into()));
+        gojson::fill_missing(&mut p, &gojson::POLICY);
         Ok(self.push(p))
     }
 
     /// Inserts without the Dashboard's checks (seeding, tests): keeps a given `_id`, `id` and
-    /// `org_id`, fills the missing ones, and replaces a policy with the same `_id`.
-    pub fn insert_raw(&mut self, mut p: Policy) -> String {
-        if p.mid.is_empty() {
-            p.mid = self.new_mid();
-        } else if let Some(seq) = self.by_mid.get(&p.mid).and_then(|v| v.first().copied()) {
+    /// `org_id`, fills the missing ones, and replaces a policy with the same `_id`. Any other
+    /// field is kept as given, even one no Dashboard would accept.
+    pub fn insert_raw(&mut self, mut p: Doc) -> String {
+        let mut mid = text(&p, "_id").to_owned();
+        if mid.is_empty() {
+            mid = self.new_mid();
+            p.insert("_id".into(), Value::String(mid.clone()));
+        } else if let Some(seq) = self.by_mid.get(&mid).and_then(|v| v.first().copied()) {
             if let Some(old) = self.policies.remove(&seq) {
                 self.unindex(seq, &old);
             }
         }
-        if p.id.is_empty() {
-            p.id = p.mid.clone();
+        // Only a missing, null or empty value is filled: a raw policy may hold a wrong type on
+        // purpose (an `id` that is a number), and that must reach the client as it is.
+        let blank = |v: Option<&Value>| match v {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s.is_empty(),
+            Some(_) => false,
+        };
+        if blank(p.get("id")) {
+            p.insert("id".into(), Value::String(mid));
         }
-        if p.org_id.is_empty() {
-            p.org_id = self.org_id.clone();
+        if blank(p.get("org_id")) {
+            p.insert("org_id".into(), Value::String(self.org_id.clone()));
         }
         self.push(p)
     }
 
-    pub fn get_policy(&self, id: &str) -> Option<&Policy> {
+    pub fn get_policy(&self, id: &str) -> Option<&Doc> {
         self.seq_of(id).and_then(|s| self.policies.get(&s))
     }
 
-    /// `PUT /api/portal/policies/{id}`: full replace; `_id` and org stay, an empty `id` keeps the
-    /// old one, a new name must be free.
-    pub fn update_policy(&mut self, id: &str, mut p: Policy) -> Result<(), Refusal> {
+    /// `PUT /api/portal/policies/{id}` with a body [`gojson::decode_policy`] accepted: full
+    /// replace; `_id` and org stay, an empty `id` keeps the old one, a new name must be free.
+    pub fn update_policy(&mut self, id: &str, mut p: Doc) -> Result<(), Refusal> {
         let seq = self.seq_of(id).ok_or(NOT_FOUND)?;
         let old = self.policies.get(&seq).ok_or(NOT_FOUND)?;
-        p.mid = old.mid.clone();
-        p.org_id = old.org_id.clone();
-        if p.id.is_empty() {
-            p.id = old.id.clone();
+        p.insert("_id".into(), Value::String(text(old, "_id").to_owned()));
+        p.insert(
+            "org_id".into(),
+            Value::String(text(old, "org_id").to_owned()),
+        );
+        if text(&p, "id").is_empty() {
+            p.insert("id".into(), Value::String(text(old, "id").to_owned()));
         }
-        if p.name != old.name {
-            if let Some(v) = self.by_name.get(&name_key(&p.org_id, &p.name)) {
+        if text(&p, "name") != text(old, "name") {
+            if let Some(v) = self
+                .by_name
+                .get(&name_key(text(&p, "org_id"), text(&p, "name")))
+            {
                 if v.iter().any(|s| *s != seq) {
                     return Err(NAME_TAKEN);
                 }
             }
         }
-        if p.id != old.id && self.seq_of(&p.id).is_some_and(|s| s != seq) {
+        if text(&p, "id") != text(old, "id")
+            && self.seq_of(text(&p, "id")).is_some_and(|s| s != seq)
+        {
             return Err(ID_TAKEN);
         }
-        p.extra
-            .insert("last_updated".into(), Value::String(now_secs().to_string()));
+        if text(&p, "date_created").is_empty() {
+            if let Some(d) = old.get("date_created") {
+                p.insert("date_created".into(), d.clone());
+            }
+        }
+        p.entry("state")
+            .or_insert_with(|| Value::String("active".into()));
+        p.insert("last_updated".into(), Value::String(now_secs().to_string()));
+        gojson::fill_missing(&mut p, &gojson::POLICY);
         let old = self.policies.remove(&seq).ok_or(NOT_FOUND)?;
         self.unindex(seq, &old);
         self.index(seq, &p);
@@ -261,26 +311,23 @@ impl Store {
         self.policies.len()
     }
 
-    pub fn policies(&self) -> impl Iterator<Item = &Policy> {
+    pub fn policies(&self) -> impl Iterator<Item = &Doc> {
         self.policies.values()
     }
 
     // ---- keys ---------------------------------------------------------------------------
 
     /// Issues a key from a session body, merging in what the applied policies give (tags,
-    /// meta data, expiry), as the Gateway does.
+    /// meta data, expiry), as the Gateway does. A custom key that exists already gets the new
+    /// session, as the Gateway's create handler does (it never checks for an existing key, and
+    /// the Dashboard documents no conflict answer).
     pub fn create_key(
         &mut self,
         custom: Option<&str>,
         mut session: Map<String, Value>,
     ) -> Result<StoredKey, Refusal> {
         let key_id = match custom {
-            Some(k) => {
-                if self.key_by_id.contains_key(k) {
-                    return Err(KEY_TAKEN);
-                }
-                k.to_owned()
-            }
+            Some(k) => k.to_owned(),
             None => {
                 let r: u128 = rand::thread_rng().gen();
                 format!("{}{:032x}", self.org_id, r)
@@ -296,7 +343,9 @@ impl Store {
             key_hash: key_hash.clone(),
             session,
         };
-        self.key_by_id.insert(key_id, key_hash.clone());
+        if let Some(old) = self.key_by_id.insert(key_id, key_hash.clone()) {
+            self.keys.remove(&old);
+        }
         self.keys.insert(key_hash, k.clone());
         Ok(k)
     }
@@ -324,16 +373,26 @@ impl Store {
         let mut expires_in = 0;
         for id in &ids {
             if let Some(p) = self.get_policy(id) {
-                for t in &p.tags {
-                    let t = Value::String(t.clone());
-                    if !tags.contains(&t) {
-                        tags.push(t);
+                for t in p
+                    .get("tags")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if t.is_string() && !tags.contains(t) {
+                        tags.push(t.clone());
                     }
                 }
-                for (k, v) in &p.meta_data {
+                for (k, v) in p
+                    .get("meta_data")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                {
                     meta.entry(k.clone()).or_insert_with(|| v.clone());
                 }
-                expires_in = expires_in.max(p.key_expires_in);
+                let policy_expiry = p.get("key_expires_in").and_then(Value::as_i64);
+                expires_in = expires_in.max(policy_expiry.unwrap_or(0));
             }
         }
         session.insert("tags".into(), Value::Array(tags));
@@ -465,13 +524,13 @@ mod tests {
     #[test]
     fn names_are_unique_and_ids_default_to_mid() {
         let mut s = Store::new(DEFAULT_ORG_ID.into());
-        let p = Policy {
-            name: "a".into(),
-            ..Policy::default()
-        };
+        let p: Doc = serde_json::from_str(r#"{"name": "a"}"#).unwrap();
         let mid = s.create_policy(p.clone()).unwrap();
         assert_eq!(mid.len(), 24);
-        assert_eq!(s.get_policy(&mid).unwrap().id, mid);
+        let got = s.get_policy(&mid).unwrap();
+        assert_eq!(text(got, "id"), mid);
+        assert_eq!(got["rate"], 0, "a field left out is Go's zero value");
+        assert_eq!(got["state"], "active");
         assert_eq!(s.create_policy(p), Err(NAME_TAKEN));
         s.delete_policy(&mid).unwrap();
         assert_eq!(s.delete_policy(&mid), Err(NOT_FOUND_DELETE));

@@ -8,7 +8,8 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::desired::{Desired, Kind, Plan, Product, Provider};
-use crate::manifest::kinds::{KeyExpiry, Limit};
+use crate::manifest::kinds::{KeyExpiry, Limit, RateLimit};
+use crate::manifest::limits::float_json;
 
 /// The ownership tag of an instance.
 pub fn owner_tag(instance: &str) -> String {
@@ -110,10 +111,32 @@ fn tags_for(provider: Option<&Provider>, instance: &str) -> Vec<String> {
     tags
 }
 
+/// Tyk's `rate` and `per`, floats: exactly the values written (1500ms is `per: 1.5`), `-1` when
+/// unlimited. Whole values are JSON integers.
+fn rate_fields(l: &RateLimit) -> (Value, Value) {
+    match l {
+        RateLimit::Unlimited => (json!(-1), json!(-1)),
+        RateLimit::Every { requests, per } => {
+            (float_json(*requests), float_json(per.as_secs_f64()))
+        }
+    }
+}
+
+/// Tyk's `quota_max` and `quota_renewal_rate`, integers (`-1` when unlimited). Validation admits
+/// only a whole number of seconds for `per`; were it not, the renewal would be rounded up, never
+/// down to a shorter period.
 fn limit_fields(l: &Limit) -> (i64, i64) {
     match l {
         Limit::Unlimited => (-1, -1),
-        Limit::Every { requests, per } => (*requests as i64, per.as_secs_ceil() as i64),
+        Limit::Every { requests, per } => {
+            let seconds = per
+                .whole_seconds()
+                .unwrap_or_else(|| per.as_std().as_secs() + 1);
+            (
+                i64::try_from(*requests).unwrap_or(i64::MAX),
+                i64::try_from(seconds).unwrap_or(i64::MAX),
+            )
+        }
     }
 }
 
@@ -200,7 +223,7 @@ fn plan_policy(desired: &Desired, p: &Plan, instance: &str) -> Option<DesiredPol
         .providers
         .values()
         .find(|x| x.name.as_str() == provider_name);
-    let (rate, per) = limit_fields(&p.spec.rate_limit);
+    let (rate, per) = rate_fields(&p.spec.rate_limit);
     let (quota_max, quota_per) = limit_fields(&p.spec.quota);
     let mut owned = Map::new();
     owned.insert(
@@ -209,10 +232,10 @@ fn plan_policy(desired: &Desired, p: &Plan, instance: &str) -> Option<DesiredPol
     );
     owned.insert(
         "partitions.rate_limit".into(),
-        json!(p.spec.rate_limit != Limit::Unlimited),
+        json!(p.spec.rate_limit != RateLimit::Unlimited),
     );
-    owned.insert("rate".into(), json!(rate));
-    owned.insert("per".into(), json!(per));
+    owned.insert("rate".into(), rate);
+    owned.insert("per".into(), per);
     owned.insert("quota_max".into(), json!(quota_max));
     owned.insert("quota_renewal_rate".into(), json!(quota_per));
     owned.insert(

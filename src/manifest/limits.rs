@@ -390,9 +390,11 @@ pub enum RateLimit {
 }
 
 /// A float as JSON shows it best: whole numbers as integers (`10`, never `10.0`), the rest as
-/// the float itself (JSON text of a float reads back as the same float).
+/// the float itself (JSON text of a float reads back as the same float). The bound for integers
+/// is the one `reconcile::docs::normalize` compares with, so a value sent and read back from a
+/// Dashboard compares equal.
 pub fn float_json(x: f64) -> serde_json::Value {
-    if x.fract() == 0.0 && x.abs() <= MAX_REQUESTS as f64 {
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
         serde_json::Value::from(x as i64)
     } else {
         serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into)

@@ -1,7 +1,7 @@
 //! The six manifest kinds exactly as users write them (SPEC §1.2), with serde and schemars derives.
 //!
 //! These are wire types for YAML: they parse and describe themselves as JSON Schema, and nothing
-//! else. Cross-document rules (references, duplicate names, files) live in `validate`; the resolved
+//! else. Cross-document rules (references, duplicate names, files) live in `rules`; the resolved
 //! model the reconciler works on lives in `crate::desired`.
 
 use std::collections::BTreeMap;

@@ -508,6 +508,75 @@ mod tests {
     }
 
     #[test]
+    fn plan_limits_are_exact_and_integer_fields_stay_integers() {
+        use crate::manifest::kinds::{Duration, KeyExpiry, Limit, PlanSpec, RateLimit};
+        let d = |s: &str| Duration::parse(s).unwrap();
+        let plan = |rate_limit, quota, key_expiry| Plan {
+            name: "p".to_owned().try_into().unwrap(),
+            spec: PlanSpec {
+                provider: "tyk".to_owned().try_into().unwrap(),
+                display_name: "P".into(),
+                description: None,
+                rate_limit,
+                quota,
+                key_expiry,
+                auto_approve: false,
+                access_request_frequency: None,
+                credential_metadata: Default::default(),
+                policy: None,
+            },
+            source: crate::desired::Source {
+                file: "p.yaml".into(),
+                line: 1,
+            },
+        };
+        let owned = |p: &Plan| {
+            plan_policy(&Desired::default(), p, "default")
+                .unwrap()
+                .owned
+        };
+        let exact = owned(&plan(
+            RateLimit::Every {
+                requests: 3.0,
+                per: d("1500ms"),
+            },
+            Limit::Every {
+                requests: 1000,
+                per: d("30d"),
+            },
+            Some(KeyExpiry::After(d("12h"))),
+        ));
+        assert_eq!(exact["rate"], json!(3));
+        assert_eq!(exact["per"], json!(1.5));
+        assert_eq!(exact["quota_max"], json!(1000));
+        assert_eq!(exact["quota_renewal_rate"], json!(2_592_000));
+        assert_eq!(exact["key_expires_in"], json!(43_200));
+        let third = owned(&plan(
+            RateLimit::Every {
+                requests: 2.5,
+                per: d("0.3333s"),
+            },
+            Limit::Unlimited,
+            None,
+        ));
+        assert_eq!(third["rate"], json!(2.5));
+        assert_eq!(third["per"], json!(0.3333));
+        // Tyk decodes integer fields strictly: -1 and 0, never -1.0.
+        let unlimited = owned(&plan(RateLimit::Unlimited, Limit::Unlimited, None));
+        for k in [
+            "rate",
+            "per",
+            "quota_max",
+            "quota_renewal_rate",
+            "key_expires_in",
+        ] {
+            assert!(unlimited[k].is_i64(), "{k}: {}", unlimited[k]);
+        }
+        assert_eq!(unlimited["quota_max"].to_string(), "-1");
+        assert_eq!(unlimited["key_expires_in"].to_string(), "0");
+    }
+
+    #[test]
     fn policy_ids_round_trip() {
         let id = policy_id("default", Kind::Plan, "free");
         assert_eq!(id, "portalctl-default-plan-free");

@@ -120,7 +120,10 @@ spec:
   displayName: 2025
   visibility: private
   audiences: [007/1, 007/all-users]
-  products: [0042, 1e3]
+  products: [
+    "0042",
+    1e3
+  ]
   plans: [0x1f]
 "#;
 
@@ -467,4 +470,17 @@ fn duplicate_keys_point_at_the_repeated_key_at_any_depth() {
     );
     let got = errors_of("kind: Team\napiVersion: portalctl/v1\nkind: Team\n");
     assert_eq!(got, ["3:1: duplicate key `kind`"]);
+}
+
+#[test]
+fn what_passes_the_schema_parses() {
+    // U+0085 (NEL) is no space to ECMAScript's `\s` but is one to Rust: the email pattern names it,
+    // so the schema refuses the address rather than the typed parse failing after it.
+    let got = errors_of(
+        "apiVersion: portalctl/v1\nkind: Organisation\nmetadata: {name: o}\nspec:\n  displayName: O\n  members: [\"b@\\x85cme.example\"]\n",
+    );
+    assert_eq!(
+        got,
+        ["6:13: `spec.members[0]`: \"b@\\u{85}cme.example\" is not an email address"]
+    );
 }

@@ -446,7 +446,9 @@ impl JsonSchema for Email {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^[^@\\s<>]+@[^@\\s<>.][^@\\s<>]*\\.[^@\\s<>]*[^@\\s<>.]$",
+            // `\s` is ECMAScript's, which lacks U+0085 (NEL); `Email::parse` refuses every
+            // Unicode space, so the pattern adds it: what passes the schema parses.
+            "pattern": "^[^@\\s\\u0085<>]+@[^@\\s\\u0085<>.][^@\\s\\u0085<>]*\\.[^@\\s\\u0085<>]*[^@\\s\\u0085<>.]$",
             "description": "an email address"
         })
     }

@@ -1,9 +1,10 @@
 //! JSON Schemas of the manifest kinds (SPEC §1.4), generated from the types in `kinds` by
 //! schemars, and the compiled validators the loader checks every document with.
 //!
-//! The schemas are the single source of truth for envelope, field, type and pattern checks: what
-//! an editor flags is what `validate` reports. This module generates and compiles; it does not
-//! turn validation errors into messages (that is `check`'s job) and reads no files.
+//! The schemas are the single source of truth for envelope, field, type and pattern checks, and
+//! for where a manifest wants text (`convert` types scalars by them): what an editor flags is what
+//! `validate` reports. This module generates and compiles; it does not turn validation errors into
+//! messages (that is `check`'s job) and reads no files.
 
 use std::sync::OnceLock;
 

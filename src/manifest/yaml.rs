@@ -7,6 +7,7 @@
 //! anchors) are collected per document, and a syntax error ends only its own document: reading
 //! resumes at the next `---` line, so one broken document never hides the others.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use yaml_rust2::parser::{Event, Parser, Tag};
@@ -171,20 +172,27 @@ const ALIAS_BUDGET: usize = 100_000;
 /// Line starts of a text, to turn the parser's character offsets into lines and columns.
 /// Only `\n` ends a line, as in editors and `str::lines` (the parser also counts a lone `\r`).
 struct Lines<'t> {
-    text: &'t str,
+    text: Cow<'t, str>,
     /// (character offset, byte offset) of the start of each line.
     starts: Vec<(usize, usize)>,
+    /// Spaces inserted at the start of 0-based lines (see [`Outcome::Relax`]); columns on those
+    /// lines are given as in the file.
+    inserted: Vec<(usize, usize)>,
 }
 
 impl<'t> Lines<'t> {
-    fn new(text: &'t str) -> Self {
+    fn new(text: Cow<'t, str>, inserted: Vec<(usize, usize)>) -> Self {
         let mut starts = vec![(0, 0)];
         for (chars, (byte, c)) in text.char_indices().enumerate() {
             if c == '\n' {
                 starts.push((chars + 1, byte + 1));
             }
         }
-        Lines { text, starts }
+        Lines {
+            text,
+            starts,
+            inserted,
+        }
     }
 
     /// The 0-based line holding a character offset.
@@ -196,9 +204,13 @@ impl<'t> Lines<'t> {
 
     fn pos(&self, chars: usize) -> Pos {
         let line = self.line_of(chars);
+        let mut column = chars - self.starts[line].0 + 1;
+        if let Some((_, n)) = self.inserted.iter().find(|(l, _)| *l == line) {
+            column = column.saturating_sub(*n).max(1);
+        }
         Pos {
             line: u32::try_from(line + 1).unwrap_or(u32::MAX),
-            column: u32::try_from(chars - self.starts[line].0 + 1).unwrap_or(u32::MAX),
+            column: u32::try_from(column).unwrap_or(u32::MAX),
         }
     }
 
@@ -207,6 +219,13 @@ impl<'t> Lines<'t> {
         let line = self.line_of(chars);
         let (c0, b0) = self.starts[line];
         self.text[b0..].chars().nth(chars - c0)
+    }
+
+    /// The text of a 0-based line, without its line break.
+    fn line_text(&self, line: usize) -> &str {
+        let start = self.starts[line].1;
+        let end = self.starts.get(line + 1).map_or(self.text.len(), |s| s.1);
+        self.text[start..end].trim_end_matches(['\n', '\r'])
     }
 
     /// The first line at or after the 0-based `from` that starts a new document (`---` followed by
@@ -220,20 +239,48 @@ impl<'t> Lines<'t> {
     }
 }
 
+/// How reading from a line ended.
+enum Outcome {
+    /// At the end of the text.
+    Done,
+    /// At a syntax error, in the document that starts on this 0-based line.
+    Failed(usize),
+    /// At a closing `]` or `}` indented no further than the key its flow collection belongs to:
+    /// strict YAML refuses it, but editors and most parsers accept it (`products: [` … `]`), and
+    /// so does portalctl by reading the document again with that line indented by `spaces`.
+    Relax {
+        document: usize,
+        line: usize,
+        spaces: usize,
+    },
+}
+
 /// Reads every document of `text`.
 pub fn read(text: &str) -> Vec<Document> {
-    let lines = Lines::new(text);
+    let mut lines = Lines::new(Cow::Borrowed(text), Vec::new());
     let mut docs = Vec::new();
     let mut from_line = 0;
     loop {
         let mut reader = Reader::new(&lines, from_line);
         match reader.run(&mut docs) {
-            None => break,
+            Outcome::Done => break,
             // A syntax error ends the document it is in; the next one starts at the next `---`.
-            Some(failed_line) => match lines.next_document_line(failed_line + 1) {
+            Outcome::Failed(failed_line) => match lines.next_document_line(failed_line + 1) {
                 Some(l) => from_line = l,
                 None => break,
             },
+            Outcome::Relax {
+                document,
+                line,
+                spaces,
+            } => {
+                let mut patched = lines.text.to_string();
+                patched.insert_str(lines.starts[line].1, &" ".repeat(spaces));
+                let mut inserted = std::mem::take(&mut lines.inserted);
+                inserted.push((line, spaces));
+                lines = Lines::new(Cow::Owned(patched), inserted);
+                from_line = document;
+            }
         }
     }
     docs
@@ -296,15 +343,19 @@ impl<'a, 't> Reader<'a, 't> {
         self.lines.pos(self.offset + chars)
     }
 
-    /// Parses until the end (returns `None`) or a syntax error (returns the 0-based line where
-    /// the failed document started).
-    fn run(&mut self, docs: &mut Vec<Document>) -> Option<usize> {
+    /// Parses until the end or a syntax error.
+    fn run(&mut self, docs: &mut Vec<Document>) -> Outcome {
         let text = &self.lines.text[self.lines.starts[self.from_line].1..];
         let mut parser = Parser::new_from_str(text);
         loop {
             let (event, mark) = match parser.next_token() {
                 Ok(x) => x,
                 Err(e) => {
+                    if e.info() == "invalid indentation" {
+                        if let Some(relax) = self.relaxation(e.marker().index()) {
+                            return relax;
+                        }
+                    }
                     let pos = self.pos(e.marker().index());
                     let hint = self.unclosed_flow(pos);
                     let start = self.open_document(pos);
@@ -321,7 +372,7 @@ impl<'a, 't> Reader<'a, 't> {
                     });
                     let failed_line = (doc.start.line as usize).saturating_sub(1);
                     docs.push(doc);
-                    return Some(failed_line.max(self.from_line));
+                    return Outcome::Failed(failed_line.max(self.from_line));
                 }
             };
             let pos = self.pos(mark.index());
@@ -329,7 +380,7 @@ impl<'a, 't> Reader<'a, 't> {
                 Event::StreamStart | Event::Nothing => {}
                 Event::StreamEnd => {
                     self.finish(docs);
-                    return None;
+                    return Outcome::Done;
                 }
                 Event::DocumentStart => {
                     self.finish(docs);
@@ -388,6 +439,36 @@ impl<'a, 't> Reader<'a, 't> {
                 }
             }
         }
+    }
+
+    /// A closing bracket alone at the start of its line, indented no further than the line that
+    /// opened its flow collection: read the document again with the bracket indented one space
+    /// further than that line (once per line).
+    fn relaxation(&self, chars: usize) -> Option<Outcome> {
+        let at = self.offset + chars;
+        let line = self.lines.line_of(at);
+        if self.lines.inserted.iter().any(|(l, _)| *l == line) {
+            return None;
+        }
+        let text = self.lines.line_text(line);
+        let indent = text.len() - text.trim_start_matches(' ').len();
+        if !text[indent..].starts_with([']', '}']) {
+            return None;
+        }
+        let opened = self.stack.iter().rev().find_map(|f| match f {
+            Frame::Seq { flow, .. } | Frame::Map { flow, .. } => flow.map(|(p, _)| p.line),
+        })?;
+        let opening = self.lines.line_text(opened as usize - 1);
+        let wanted = opening.len() - opening.trim_start_matches(' ').len() + 1;
+        let document = self
+            .doc
+            .as_ref()
+            .map_or(self.from_line, |d| d.start.line as usize - 1);
+        (wanted > indent).then_some(Outcome::Relax {
+            document: document.max(self.from_line),
+            line,
+            spaces: wanted - indent,
+        })
     }
 
     /// Starts a document at `pos` unless one is open; returns where the open one starts.
@@ -807,6 +888,26 @@ mod tests {
         assert!(docs[2].problems.is_empty());
         assert_eq!(scalar(docs[2].root.as_ref().unwrap(), &["d"]).pos, p(6, 4));
         assert_eq!(docs[3].problems.len(), 1);
+    }
+
+    #[test]
+    fn closing_brackets_may_sit_at_their_key_indentation() {
+        // Strict YAML wants the `]` indented further than `products`; editors do not.
+        let text = "spec:\n  products: [\n    'a',\n    \"b\"\n  ]\n  plans: {\n    x: 'y'\n  }\n---\nc: [\n  'z'\n]\n";
+        let docs = read(text);
+        assert_eq!(docs.len(), 2);
+        assert!(docs.iter().all(|d| d.problems.is_empty()), "{docs:#?}");
+        let root = docs[0].root.as_ref().unwrap();
+        assert_eq!(scalar(root, &["spec", "products", "1"]).text(), Some("b"));
+        assert_eq!(scalar(root, &["spec", "products", "1"]).pos, p(4, 5));
+        assert_eq!(scalar(root, &["spec", "plans", "x"]).pos, p(7, 8));
+        assert_eq!(
+            scalar(docs[1].root.as_ref().unwrap(), &["c", "0"]).pos,
+            p(11, 3)
+        );
+        // A bracket that closes nothing stays an error.
+        let docs = read("a: 1\n]\n");
+        assert_eq!(docs[0].problems.len(), 1);
     }
 
     #[test]

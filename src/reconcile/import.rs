@@ -196,12 +196,9 @@ fn product_spec(pol: &Policy, provider: Name, policy: Option<PolicyRef>) -> Prod
         .access_rights
         .iter()
         .map(|(key, a)| ProductApi {
-            // The map key is what the Dashboard enforces; the definition repeats it.
-            api_id: if a.api_id.is_empty() {
-                key.clone()
-            } else {
-                a.api_id.clone()
-            },
+            // The map key is what the Gateway looks a request's API up by; the definition's
+            // `api_id` repeats it (were they to differ, the first apply would say so).
+            api_id: key.clone(),
             name: (!a.api_name.is_empty()).then(|| a.api_name.clone()),
             // `[Default]` is what a manifest means when it says nothing; anything else, an empty
             // list included, is written out.
@@ -334,6 +331,21 @@ fn changes_on_apply(alone: &Desired, instance: &str, pol: &Policy) -> Vec<String
                 changes.push(format!("{path}: {before} -> {want}"));
             }
         }
+        // Entries of maps the manifest owns entirely that it does not name would be removed.
+        for top in &dp.owned_maps {
+            for key in actual
+                .get(*top)
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k)
+            {
+                let path = format!("{top}.{key}");
+                if !dp.owned.contains_key(&path) {
+                    changes.push(format!("{path}: removed"));
+                }
+            }
+        }
     }
     changes
 }
@@ -394,6 +406,120 @@ mod tests {
         let mut taken = BTreeSet::from(["gold".to_string()]);
         assert_eq!(unique_name("gold", &mut taken), "gold-2");
         assert_eq!(unique_name("gold", &mut taken), "gold-3");
+    }
+
+    fn provider() -> Desired {
+        use crate::manifest::kinds::{ProviderSpec, ProviderType, SecretRef};
+        let mut d = Desired::default();
+        let name: Name = "tyk".to_owned().try_into().unwrap();
+        d.providers.insert(
+            name.clone(),
+            crate::desired::Provider {
+                name,
+                spec: ProviderSpec {
+                    provider_type: ProviderType::TykPro,
+                    url: "http://localhost:3000".into(),
+                    secret: SecretRef::FromEnv("S".into()),
+                    org_id: None,
+                    gateway_url: None,
+                    policy_tags: vec![],
+                    insecure_skip_verify: false,
+                    timeout: None,
+                    max_in_flight: None,
+                },
+                source: Source {
+                    file: "p.yaml".into(),
+                    line: 1,
+                },
+            },
+        );
+        d
+    }
+
+    fn policy(v: serde_json::Value) -> Policy {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn plan(name: &str, limits: serde_json::Value) -> Policy {
+        let mut v = serde_json::json!({"name": name, "id": name, "state": "active", "active": true,
+            "partitions": {"acl": false, "quota": true, "rate_limit": true}});
+        for (k, x) in limits.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        policy(v)
+    }
+
+    #[test]
+    fn what_a_manifest_cannot_hold_is_said_or_skipped() {
+        let policies = [
+            plan(
+                "exact",
+                serde_json::json!({"rate": 2.5, "per": 7, "quota_max": 10, "quota_renewal_rate": 60}),
+            ),
+            plan(
+                "rate-on-unlimited",
+                serde_json::json!({"rate": -1, "per": -1, "quota_max": 10, "quota_renewal_rate": 60}),
+            ),
+            plan(
+                "draft",
+                serde_json::json!({"rate": 1, "per": 1, "quota_max": 10, "quota_renewal_rate": 60, "state": "draft", "key_expires_in": -1}),
+            ),
+            plan(
+                "too-fast",
+                serde_json::json!({"rate": 1e17, "per": 1, "quota_max": 10, "quota_renewal_rate": 60}),
+            ),
+            plan(
+                "too-slow",
+                serde_json::json!({"rate": 1, "per": 4e9, "quota_max": 10, "quota_renewal_rate": 60}),
+            ),
+            plan(
+                "too-long",
+                serde_json::json!({"rate": 1, "per": 1, "quota_max": 10, "quota_renewal_rate": 4_000_000_000_i64}),
+            ),
+            policy(
+                serde_json::json!({"name": "mismatch", "id": "mismatch", "state": "active",
+                "partitions": {"acl": true},
+                "access_rights": {"a": {"api_id": "b", "versions": ["Default"]}}}),
+            ),
+        ];
+        let out = import(&provider(), "tyk", &policies, "default", "");
+        let changes: Vec<(&str, &[String])> = out
+            .manifests
+            .iter()
+            .map(|m| (m.name.as_str(), m.changes.as_slice()))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                ("exact", &[][..]),
+                (
+                    "rate-on-unlimited",
+                    &["partitions.rate_limit: true -> false".to_owned()][..]
+                ),
+                (
+                    "draft",
+                    &[
+                        "key_expires_in: -1 -> 0".to_owned(),
+                        "state: \"draft\" -> \"active\"".to_owned()
+                    ][..]
+                ),
+                (
+                    "mismatch",
+                    &["access_rights.a: {\"api_id\":\"b\",\"versions\":[\"Default\"],\"allowed_urls\":[]} -> {\"api_id\":\"a\",\"versions\":[\"Default\"],\"allowed_urls\":[]}".to_owned()][..]
+                ),
+            ]
+        );
+        assert!(out.manifests[1]
+            .yaml
+            .contains("#   partitions.rate_limit: true -> false"));
+        assert_eq!(out.skipped.len(), 3, "{:?}", out.skipped);
+        assert!(out.skipped[0].contains(
+            "its rate of 100000000000000000 requests is more than a manifest holds (2^53)"
+        ));
+        assert!(
+            out.skipped[1].contains("rate limit period of 4000000000 seconds has no manifest form")
+        );
+        assert!(out.skipped[2].contains("quota renewal of 4000000000 seconds has no manifest form"));
     }
 
     #[test]

@@ -329,6 +329,8 @@ pub(crate) fn check(file: &FileCtx, doc: Document, errors: &mut Vec<Diagnostic>)
     if errors.len() > before {
         return Checked::Invalid(declares);
     }
+    let mut pos = pos;
+    pos.compact();
     Checked::Valid(Box::new(Doc {
         file: file.clone(),
         pos,

@@ -22,40 +22,172 @@ impl Pos {
 }
 
 /// The positions of one document's values.
+///
+/// While a document is checked it holds the nodes `yaml` read (the checks look at how a value was
+/// written); [`DocPositions::compact`] then keeps only keys and positions, which is all the rules
+/// across documents need, so thousands of loaded documents do not keep every scalar's text.
 #[derive(Debug, Clone)]
 pub struct DocPositions {
     /// Where the document starts (its `---` or first token).
     pub start: Pos,
-    root: Option<Node>,
+    tree: Tree,
 }
 
-/// What a pointer led to: the deepest node found, the key of the entry it is in (when that node
-/// is a mapping value) and whether the whole pointer was found.
-struct Found<'n> {
-    node: Option<&'n Node>,
-    key: Option<&'n Node>,
+#[derive(Debug, Clone)]
+enum Tree {
+    Empty,
+    Full(Node),
+    Slim(Slim),
+}
+
+/// A node's position and its children's, without texts other than mapping keys.
+#[derive(Debug, Clone)]
+struct Slim {
+    pos: Pos,
+    children: Children,
+}
+
+#[derive(Debug, Clone)]
+enum Children {
+    None,
+    Seq(Box<[Slim]>),
+    /// Key text, key position, value.
+    Map(Box<[(Box<str>, Pos, Slim)]>),
+}
+
+impl Slim {
+    fn of(node: &Node) -> Slim {
+        let children = match &node.kind {
+            NodeKind::Scalar { .. } => Children::None,
+            NodeKind::Seq(items) => Children::Seq(items.iter().map(Slim::of).collect()),
+            NodeKind::Map(entries) => Children::Map(
+                entries
+                    .iter()
+                    .filter_map(|e| Some((e.key.text()?.into(), e.key.pos, Slim::of(&e.value))))
+                    .collect(),
+            ),
+        };
+        Slim {
+            pos: node.pos,
+            children,
+        }
+    }
+}
+
+/// One step along a pointer, in either kind of tree.
+trait Step: Sized {
+    fn at(&self) -> Pos;
+    /// The child named by `token`, and its key's position when it is a mapping value.
+    fn step(&self, token: &str) -> Option<(&Self, Option<Pos>)>;
+}
+
+impl Step for Node {
+    fn at(&self) -> Pos {
+        self.pos
+    }
+    fn step(&self, token: &str) -> Option<(&Node, Option<Pos>)> {
+        match &self.kind {
+            NodeKind::Map(entries) => entries
+                .iter()
+                .find(|e| e.key.text() == Some(token))
+                .map(|e| (&e.value, Some(e.key.pos))),
+            NodeKind::Seq(items) => token
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| items.get(i))
+                .map(|n| (n, None)),
+            NodeKind::Scalar { .. } => None,
+        }
+    }
+}
+
+impl Step for Slim {
+    fn at(&self) -> Pos {
+        self.pos
+    }
+    fn step(&self, token: &str) -> Option<(&Slim, Option<Pos>)> {
+        match &self.children {
+            Children::Map(entries) => entries
+                .iter()
+                .find(|(k, _, _)| &**k == token)
+                .map(|(_, kpos, v)| (v, Some(*kpos))),
+            Children::Seq(items) => token
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| items.get(i))
+                .map(|n| (n, None)),
+            Children::None => None,
+        }
+    }
+}
+
+/// What a pointer led to: the deepest node found, the position of the key of the entry it is in
+/// (when that node is a mapping value) and whether the whole pointer was found.
+struct Found<'n, T> {
+    node: Option<&'n T>,
+    key: Option<Pos>,
     exact: bool,
+}
+
+fn find<'n, T: Step>(root: Option<&'n T>, pointer: &str) -> Found<'n, T> {
+    let mut found = Found {
+        node: root,
+        key: None,
+        exact: root.is_some(),
+    };
+    for raw in pointer.split('/').skip(1) {
+        let Some(node) = found.node else { break };
+        match node.step(&unescape(raw)) {
+            Some((n, k)) => {
+                found.node = Some(n);
+                found.key = k;
+            }
+            None => {
+                found.exact = false;
+                break;
+            }
+        }
+    }
+    found
 }
 
 impl DocPositions {
     /// The positions of a document read into `root`.
     pub fn new(start: Pos, root: Option<Node>) -> Self {
-        DocPositions { start, root }
+        let tree = match root {
+            Some(n) => Tree::Full(n),
+            None => Tree::Empty,
+        };
+        DocPositions { start, tree }
     }
 
     /// A document of which nothing is known.
     pub fn unknown(start: Pos) -> Self {
-        DocPositions { start, root: None }
+        DocPositions {
+            start,
+            tree: Tree::Empty,
+        }
     }
 
-    /// The document's root node.
+    /// Keeps only keys and positions: [`DocPositions::root`] and [`DocPositions::node`] return
+    /// `None` from then on.
+    pub fn compact(&mut self) {
+        if let Tree::Full(n) = &self.tree {
+            self.tree = Tree::Slim(Slim::of(n));
+        }
+    }
+
+    /// The document's root node, until [`DocPositions::compact`].
     pub fn root(&self) -> Option<&Node> {
-        self.root.as_ref()
+        match &self.tree {
+            Tree::Full(n) => Some(n),
+            _ => None,
+        }
     }
 
-    /// The node at exactly `pointer`.
+    /// The node at exactly `pointer`, until [`DocPositions::compact`].
     pub fn node(&self, pointer: &str) -> Option<&Node> {
-        let f = self.find(pointer);
+        let f = find(self.root(), pointer);
         if f.exact {
             f.node
         } else {
@@ -63,61 +195,37 @@ impl DocPositions {
         }
     }
 
+    /// (value position, key position, exact) of a pointer.
+    fn lookup(&self, pointer: &str) -> (Option<Pos>, Option<Pos>, bool) {
+        match &self.tree {
+            Tree::Empty => (None, None, false),
+            Tree::Full(n) => {
+                let f = find(Some(n), pointer);
+                (f.node.map(Step::at), f.key, f.exact)
+            }
+            Tree::Slim(s) => {
+                let f = find(Some(s), pointer);
+                (f.node.map(Step::at), f.key, f.exact)
+            }
+        }
+    }
+
     /// The position of the value at `pointer`, or of its nearest known ancestor.
     pub fn value(&self, pointer: &str) -> Pos {
-        self.find(pointer).node.map_or(self.start, |n| n.pos)
+        self.lookup(pointer).0.unwrap_or(self.start)
     }
 
     /// The position of the key at `pointer` (for mapping entries), else of the value.
     pub fn key(&self, pointer: &str) -> Pos {
-        let f = self.find(pointer);
-        match (f.exact, f.key) {
-            (true, Some(k)) => k.pos,
-            _ => f.node.map_or(self.start, |n| n.pos),
+        match self.lookup(pointer) {
+            (_, Some(k), true) => k,
+            (v, _, _) => v.unwrap_or(self.start),
         }
     }
 
     /// True when the exact pointer is in the document.
     pub fn contains(&self, pointer: &str) -> bool {
-        self.find(pointer).exact
-    }
-
-    fn find(&self, pointer: &str) -> Found<'_> {
-        let mut found = Found {
-            node: self.root.as_ref(),
-            key: None,
-            exact: true,
-        };
-        for raw in pointer.split('/').skip(1) {
-            let Some(node) = found.node else { break };
-            let token = unescape(raw);
-            let next = match &node.kind {
-                NodeKind::Map(entries) => entries
-                    .iter()
-                    .find(|e| e.key.text() == Some(token.as_str()))
-                    .map(|e| (&e.value, Some(&e.key))),
-                NodeKind::Seq(items) => token
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| items.get(i))
-                    .map(|n| (n, None)),
-                NodeKind::Scalar { .. } => None,
-            };
-            match next {
-                Some((n, k)) => {
-                    found.node = Some(n);
-                    found.key = k;
-                }
-                None => {
-                    found.exact = false;
-                    break;
-                }
-            }
-        }
-        if found.node.is_none() {
-            found.exact = false;
-        }
-        found
+        self.lookup(pointer).2
     }
 }
 
@@ -202,6 +310,23 @@ mod tests {
         assert!(!docs[0].contains("/b/1/nope"));
         assert!(docs[0].contains("/b/1/y"));
         assert_eq!(docs[1].value("/c/1"), p(6, 8));
+    }
+
+    #[test]
+    fn compact_positions_answer_the_same() {
+        let mut docs = positions("a: 1\nb:\n  - x\n  - {y: z}\n");
+        let pointers = ["", "/a", "/b", "/b/1/y", "/b/1/nope", "/c", "/b/7"];
+        let before: Vec<_> = pointers
+            .iter()
+            .map(|p| (docs[0].value(p), docs[0].key(p), docs[0].contains(p)))
+            .collect();
+        docs[0].compact();
+        let after: Vec<_> = pointers
+            .iter()
+            .map(|p| (docs[0].value(p), docs[0].key(p), docs[0].contains(p)))
+            .collect();
+        assert_eq!(before, after);
+        assert!(docs[0].root().is_none());
     }
 
     #[test]

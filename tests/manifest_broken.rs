@@ -69,12 +69,36 @@ const EXPECTED: &[(&str, u32, u32, &str)] = &[
         17,
         "unknown Organisation `initech`",
     ),
+    (
+        "duplicate-key.yaml",
+        12,
+        3,
+        "duplicate key `rateLimit` in `spec`",
+    ),
     ("duplicate-name.yaml", 13, 9, "duplicate Catalog `twice`"),
     (
         "email-in-two-orgs.yaml",
         17,
         13,
         "`jane@example.com` is a member of Organisation `globex` already",
+    ),
+    (
+        "limits.yaml",
+        12,
+        33,
+        "`spec.quota.per`: 1500ms is not a whole number of seconds, and Tyk holds `quota_renewal_rate` in whole seconds",
+    ),
+    (
+        "limits.yaml",
+        13,
+        14,
+        "`spec.keyExpiry`: 0.5s is not a whole number of seconds, and Tyk holds `key_expires_in` in whole seconds",
+    ),
+    (
+        "limits.yaml",
+        14,
+        47,
+        "`spec.accessRequestFrequency.per` must be longer than 0",
     ),
     (
         "missing-files.yaml",
@@ -107,6 +131,20 @@ const EXPECTED: &[(&str, u32, u32, &str)] = &[
         "`files/unparsable.json` is not valid YAML or JSON",
     ),
     ("missing-spec.yaml", 3, 1, "missing required field `spec`"),
+    // A syntax error in the second document and a wrong value in the fourth; the third is read
+    // and the catalog's references to all four are found.
+    (
+        "multi-document.yaml",
+        22,
+        1,
+        "invalid YAML: while parsing a flow sequence, expected ',' or ']'",
+    ),
+    (
+        "multi-document.yaml",
+        39,
+        13,
+        "`spec.featured` must be true or false, not `maybe`",
+    ),
     (
         "policy-rules.yaml",
         9,
@@ -135,7 +173,7 @@ const EXPECTED: &[(&str, u32, u32, &str)] = &[
         "syntax-error.yaml",
         11,
         8,
-        "invalid YAML: did not find expected ',' or ']'",
+        "invalid YAML: illegal placement of ':' indicator",
     ),
     (
         "unknown-api-version.yaml",
@@ -160,13 +198,13 @@ const EXPECTED: &[(&str, u32, u32, &str)] = &[
         "wrong-type.yaml",
         9,
         26,
-        "`spec.rateLimit.requests` must be a whole number, not a string",
+        "`spec.rateLimit.requests` must be a number above 0 and at most 2^53, not `lots`",
     ),
     (
         "wrong-type.yaml",
         11,
         16,
-        "`spec.autoApprove` must be true or false, not a string",
+        "`spec.autoApprove` must be true or false, not `sometimes`",
     ),
 ];
 
@@ -226,6 +264,16 @@ fn hints_point_at_the_fix() {
     assert!(hint("duplicate Catalog").ends_with("duplicate-name.yaml:5:9"));
     assert!(hint("would create policy").contains("base.yaml:35:16"));
     assert!(hint("`spec.quota`").contains("unlimited"));
+    assert_eq!(
+        hint("invalid YAML: illegal placement"),
+        "the `[` at line 10, column 14 is not closed"
+    );
+    assert_eq!(
+        hint("duplicate key"),
+        "it is set already at line 10, column 3; a key may appear once per mapping"
+    );
+    assert_eq!(hint("`spec.quota.per`"), "write 1s or 2s");
+    assert_eq!(hint("`spec.keyExpiry`: 0.5s"), "write 1s");
 }
 
 #[test]

@@ -62,6 +62,27 @@ const FRAGMENTS: &[&str] = &[
     "{requests: 0, per: 1x}",
     "audiences: [x/y]",
     "policy: {id: a, name: b}",
+    // YAML as people write it: numbers and YAML 1.1 words where text or numbers are wanted,
+    // fractional limits, line ends editors and parsers count differently.
+    "\r",
+    "\r\n",
+    "0042",
+    "yes",
+    "2.5",
+    "1.5s",
+    "1500ms",
+    "0.3333s",
+    "1_000",
+    ".inf",
+    "0x1F",
+    "!!int ",
+    "!custom ",
+    "*b",
+    "&b ",
+    "<<: *a",
+    "- ",
+    "...\n",
+    "--- ",
 ];
 
 #[derive(Debug, Clone)]
@@ -194,6 +215,15 @@ fn check_located(dir: &Path, diagnostics: &[manifest::Diagnostic]) -> Result<(),
         prop_assert!(d.line <= lines + 1, "{d} (file has {lines} lines)");
         prop_assert!(!d.message.is_empty());
         prop_assert!(!d.message.ends_with('.'), "{d}");
+        // Our own words, never serde's, and never the fallback for a typed parse that failed
+        // after the schema passed (that would be a gap between the schema and the types).
+        prop_assert!(
+            !d.message.contains("invalid type:") && !d.message.contains("invalid value:"),
+            "{d}"
+        );
+        let fallback = d.message.starts_with("invalid metadata:")
+            || (d.message.starts_with("invalid ") && d.message.contains(" spec: "));
+        prop_assert!(!fallback, "{d}");
     }
     Ok(())
 }

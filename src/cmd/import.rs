@@ -67,16 +67,25 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result<u8> {
         super::common::write_atomically(&path, m.yaml.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("wrote {}", path.display());
+        // The file's header carries the same note.
+        for c in &m.changes {
+            eprintln!(
+                "note: {}: the manifest format cannot hold this policy exactly; the first apply changes {c}",
+                path.display()
+            );
+        }
     }
     for s in &result.skipped {
         eprintln!("skipped {s}");
     }
+    let exact = result.manifests.iter().all(|m| m.changes.is_empty());
     println!(
-        "Imported {} polic{} from provider {} into {}. Review them, then `portalctl plan` shows only tag actions for them.",
+        "Imported {} polic{} from provider {} into {}. Review them, then `portalctl plan` shows only tag actions for them{}.",
         result.manifests.len(),
         if result.manifests.len() == 1 { "y" } else { "ies" },
         args.provider,
-        args.out.display()
+        args.out.display(),
+        if exact { "" } else { ", and the changes noted above" }
     );
     Ok(0)
 }

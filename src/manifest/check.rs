@@ -1,5 +1,6 @@
 //! Checks one YAML document on its own: is it a manifest at all, is its envelope right, does it
-//! match its kind's JSON Schema; then turns it into a typed [`Doc`].
+//! match its kind's JSON Schema, are its limits ones Tyk can hold; then turns it into a typed
+//! [`Doc`].
 //!
 //! Every problem becomes a located [`Diagnostic`] with our own wording (the schema crate's raw
 //! messages are not shown). Rules that need other documents (references, duplicates) and the
@@ -11,15 +12,18 @@ use std::sync::Arc;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{JsonType, ValidationError};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::convert::{self, resolve_plain, Plain};
 use super::diagnostic::Diagnostic;
 use super::kinds::{
-    CatalogSpec, Duration, Email, Metadata, Name, OrganisationSpec, PlanSpec, ProductSpec,
-    ProviderSpec, TeamRef, TeamSpec, API_VERSION, DURATION_PATTERN, KINDS, NAME_PATTERN,
+    CatalogSpec, Duration, Email, KeyExpiry, Limit, Metadata, Name, OrganisationSpec, PlanSpec,
+    ProductSpec, ProviderSpec, RateLimit, TeamRef, TeamSpec, API_VERSION, DURATION_PATTERN,
+    KEY_EXPIRY_PATTERN, KINDS, NAME_PATTERN,
 };
-use super::positions::{child, DocPositions, Pos};
+use super::positions::{child, field_path, DocPositions, Pos};
 use super::schema;
+use super::yaml::{Document, Node, NodeKind, Style};
 
 /// The file a document came from.
 #[derive(Debug, Clone)]
@@ -102,12 +106,25 @@ impl Doc {
     }
 }
 
+/// What an invalid manifest declares, as far as it can be read: references to it are not
+/// reported as unknown, so one broken document reports its own mistakes only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Declared {
+    /// One of [`KINDS`].
+    pub kind: &'static str,
+    /// `metadata.name` as written.
+    pub name: String,
+    /// `spec.organisation` of a Team, as written.
+    pub organisation: Option<String>,
+}
+
 /// The outcome of checking one document.
 pub(crate) enum Checked {
-    /// Not a portalctl manifest (no `apiVersion` and no `kind`, or empty): skipped.
+    /// Not a portalctl manifest (no `apiVersion` and no `kind`, or empty): skipped. Problems
+    /// with its YAML are reported all the same.
     Skipped,
-    /// A manifest with errors (already reported).
-    Invalid,
+    /// A manifest with errors (already reported), and what it declares if that could be read.
+    Invalid(Option<Declared>),
     /// A valid manifest.
     Valid(Box<Doc>),
 }
@@ -130,23 +147,65 @@ impl Locator<'_> {
     }
 }
 
-/// Checks one document parsed by `serde_yaml`, whose positions are `pos`.
-pub(crate) fn check(
-    file: &FileCtx,
-    mut yaml: serde_yaml::Value,
-    pos: DocPositions,
-    errors: &mut Vec<Diagnostic>,
-) -> Checked {
+/// What a node holds, for messages: a scalar's text, else its kind.
+fn shown(node: &Node) -> String {
+    match &node.kind {
+        NodeKind::Scalar { text, .. } => text.clone(),
+        NodeKind::Seq(_) => "a list".into(),
+        NodeKind::Map(_) => "a mapping".into(),
+    }
+}
+
+/// The declarations of an invalid manifest, if its kind and name can be read.
+fn declared(root: &Node) -> Option<Declared> {
+    let kind = root.get("kind")?.text()?;
+    let kind = KINDS.iter().copied().find(|k| *k == kind)?;
+    let name = root.get("metadata")?.get("name")?.text()?.to_owned();
+    let organisation = (kind == "Team")
+        .then(|| {
+            root.get("spec")?
+                .get("organisation")?
+                .text()
+                .map(str::to_owned)
+        })
+        .flatten();
+    Some(Declared {
+        kind,
+        name,
+        organisation,
+    })
+}
+
+/// Checks one document read by `yaml::read`.
+pub(crate) fn check(file: &FileCtx, doc: Document, errors: &mut Vec<Diagnostic>) -> Checked {
+    let Document {
+        start,
+        root,
+        problems,
+    } = doc;
+    let pos = DocPositions::new(start, root);
     let loc = Locator { file, pos: &pos };
-    let serde_yaml::Value::Mapping(map) = &yaml else {
-        // Scalars, lists and empty documents have no apiVersion and no kind: not manifests.
+    let root = pos.root();
+    // Scalars, lists and empty documents have no apiVersion and no kind: not manifests.
+    let is_manifest =
+        root.is_some_and(|r| r.get("apiVersion").is_some() || r.get("kind").is_some());
+    if !problems.is_empty() {
+        // A document whose YAML is broken is not checked further: its other findings would be
+        // guesses. It still declares its name when that was read.
+        for p in problems {
+            errors.push(loc.at(p.pos, p.message).with_hint_opt(p.hint));
+        }
+        return if is_manifest {
+            Checked::Invalid(root.and_then(declared))
+        } else {
+            Checked::Skipped
+        };
+    }
+    let Some(root) = root.filter(|_| is_manifest) else {
         return Checked::Skipped;
     };
-    let api_version = map.get("apiVersion");
-    let kind = map.get("kind");
-    if api_version.is_none() && kind.is_none() {
-        return Checked::Skipped;
-    }
+    let api_version = root.get("apiVersion");
+    let kind = root.get("kind");
     let anchor = if kind.is_some() {
         pos.value("/kind")
     } else {
@@ -163,10 +222,17 @@ pub(crate) fn check(
                     .with_hint(format!("add `apiVersion: {API_VERSION}`")),
             );
         }
-        Some(serde_yaml::Value::String(v)) if v == API_VERSION => {}
+        Some(v) if v.text() == Some(API_VERSION) => {}
+        Some(v) if v.is_null() => {
+            envelope_ok = false;
+            errors.push(
+                loc.value("/apiVersion", "`apiVersion` is empty".into())
+                    .with_hint(format!("write `apiVersion: {API_VERSION}`")),
+            );
+        }
         Some(other) => {
             envelope_ok = false;
-            let shown = scalar_text(other);
+            let shown = shown(other);
             let (message, hint) = match shown.strip_prefix("portalctl/") {
                 Some(_) => (
                     format!("unsupported apiVersion `{shown}`"),
@@ -180,17 +246,24 @@ pub(crate) fn check(
             errors.push(loc.value("/apiVersion", message).with_hint(hint));
         }
     }
-    let kind_name = match kind {
+    let kind_name = match kind.map(|k| (k, k.text())) {
         None => {
             errors.push(
                 loc.at(anchor, "missing `kind`".into())
                     .with_hint(format!("add `kind:` one of {}", KINDS.join(", "))),
             );
-            return Checked::Invalid;
+            return Checked::Invalid(None);
         }
-        Some(serde_yaml::Value::String(k)) if KINDS.contains(&k.as_str()) => k.clone(),
-        Some(other) => {
-            let shown = scalar_text(other);
+        Some((_, Some(k))) if KINDS.contains(&k) => k,
+        Some((k, _)) if k.is_null() => {
+            errors.push(
+                loc.value("/kind", "`kind` is empty".into())
+                    .with_hint(format!("kind is one of {}", KINDS.join(", "))),
+            );
+            return Checked::Invalid(None);
+        }
+        Some((k, _)) => {
+            let shown = shown(k);
             let hint = did_you_mean(&shown, KINDS.iter().copied())
                 .map(|s| format!("did you mean `{s}`?"))
                 .unwrap_or_else(|| format!("kind is one of {}", KINDS.join(", ")));
@@ -198,28 +271,21 @@ pub(crate) fn check(
                 loc.value("/kind", format!("unknown kind `{shown}`"))
                     .with_hint(hint),
             );
-            return Checked::Invalid;
+            return Checked::Invalid(None);
         }
     };
+    let declares = declared(root);
 
-    // Merge keys (`<<: *base`) are a YAML convenience users expect to work.
-    if yaml.apply_merge().is_err() {
-        errors.push(loc.value(
-            "",
-            "a `<<` merge key must name a mapping or a list of mappings".into(),
-        ));
-        return Checked::Invalid;
-    }
-    let mut convert_errors = Vec::new();
-    let json = to_json(&yaml, String::new(), &mut convert_errors);
-    if !convert_errors.is_empty() {
-        for (pointer, message) in convert_errors {
+    let compiled = schema::compiled(kind_name).expect("kind was checked against KINDS");
+    let converted = convert::to_json(root, &compiled.schema);
+    if !converted.problems.is_empty() {
+        for (pointer, message) in converted.problems {
             errors.push(loc.value(&pointer, message));
         }
-        return Checked::Invalid;
+        return Checked::Invalid(declares);
     }
+    let json = converted.json;
 
-    let compiled = schema::compiled(&kind_name).expect("kind was checked against KINDS");
     let before = errors.len();
     for e in compiled.validator.iter_errors(&json) {
         // The envelope was reported above with better words.
@@ -230,20 +296,20 @@ pub(crate) fn check(
         describe(&e, &compiled.schema, &json, &loc, errors);
     }
     if errors.len() > before || !envelope_ok {
-        return Checked::Invalid;
+        return Checked::Invalid(declares);
     }
 
-    // The schema passed, so the typed parse fails only on what a schema cannot say (a duration
-    // too long, a number too large): report it on the document's spec.
+    // The schema passed and the conversion checked what a schema cannot say (durations out of
+    // range), so the typed parse should not fail; if it does, say so on the spec.
     let metadata = match Metadata::deserialize(&json["metadata"]) {
         Ok(m) => m,
         Err(e) => {
             errors.push(loc.value("/metadata", format!("invalid metadata: {e}")));
-            return Checked::Invalid;
+            return Checked::Invalid(declares);
         }
     };
     let spec = &json["spec"];
-    let body = match kind_name.as_str() {
+    let body = match kind_name {
         "Provider" => ProviderSpec::deserialize(spec).map(Body::Provider),
         "Product" => ProductSpec::deserialize(spec).map(Body::Product),
         "Plan" => PlanSpec::deserialize(spec).map(Body::Plan),
@@ -251,112 +317,127 @@ pub(crate) fn check(
         "Organisation" => OrganisationSpec::deserialize(spec).map(Body::Organisation),
         _ => TeamSpec::deserialize(spec).map(Body::Team),
     };
-    match body {
-        Ok(body) => Checked::Valid(Box::new(Doc {
-            file: file.clone(),
-            pos,
-            anchor,
-            metadata,
-            body,
-        })),
+    let body = match body {
+        Ok(body) => body,
         Err(e) => {
             errors.push(loc.key("/spec", format!("invalid {kind_name} spec: {e}")));
-            Checked::Invalid
+            return Checked::Invalid(declares);
         }
+    };
+    let before = errors.len();
+    durations_tyk_can_hold(&body, &loc, errors);
+    if errors.len() > before {
+        return Checked::Invalid(declares);
     }
+    let mut pos = pos;
+    pos.compact();
+    Checked::Valid(Box::new(Doc {
+        file: file.clone(),
+        pos,
+        anchor,
+        metadata,
+        body,
+    }))
 }
 
-/// A scalar as the user wrote it, for messages.
-fn scalar_text(v: &serde_yaml::Value) -> String {
-    match v {
-        serde_yaml::Value::String(s) => s.clone(),
-        serde_yaml::Value::Null => "null".into(),
-        serde_yaml::Value::Bool(b) => b.to_string(),
-        serde_yaml::Value::Number(n) => n.to_string(),
-        serde_yaml::Value::Sequence(_) => "a list".into(),
-        serde_yaml::Value::Mapping(_) => "a mapping".into(),
-        serde_yaml::Value::Tagged(t) => format!("{}", t.tag),
-    }
-}
-
-/// Converts YAML to JSON, collecting `(pointer, message)` for what JSON cannot hold.
-fn to_json(v: &serde_yaml::Value, pointer: String, errors: &mut Vec<(String, String)>) -> Value {
-    match v {
-        serde_yaml::Value::Null => Value::Null,
-        serde_yaml::Value::Bool(b) => Value::Bool(*b),
-        serde_yaml::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                match n.as_f64().and_then(serde_json::Number::from_f64) {
-                    Some(f) => Value::Number(f),
-                    None => {
-                        errors.push((pointer, format!("`{n}` is not a number portalctl can use")));
-                        Value::Null
-                    }
+/// Durations must be longer than zero where zero means nothing (a limit's period, a timeout, key
+/// expiry, where 0 would mean "never"), and whole seconds where Tyk holds an integer
+/// (`quota_renewal_rate`, `key_expires_in`): a silent rounding would change the limit.
+fn durations_tyk_can_hold(body: &Body, loc: &Locator<'_>, errors: &mut Vec<Diagnostic>) {
+    let written = |pointer: &str, d: &Duration| {
+        loc.pos
+            .node(pointer)
+            .and_then(Node::text)
+            .map_or_else(|| d.to_string(), str::to_owned)
+    };
+    let positive = |pointer: &str, d: &Duration, hint: &str, errors: &mut Vec<Diagnostic>| {
+        if d.is_zero() {
+            errors.push(
+                loc.value(
+                    pointer,
+                    format!("`{}` must be longer than 0", field_path(pointer)),
+                )
+                .with_hint(hint.to_owned()),
+            );
+            false
+        } else {
+            true
+        }
+    };
+    let whole = |pointer: &str, d: &Duration, field: &str, errors: &mut Vec<Diagnostic>| {
+        if d.whole_seconds().is_none() {
+            let text = written(pointer, d);
+            let secs = d.as_std().as_secs();
+            errors.push(
+                loc.value(
+                    pointer,
+                    format!(
+                        "`{}`: {text} is not a whole number of seconds, and Tyk holds `{field}` in whole seconds",
+                        field_path(pointer)
+                    ),
+                )
+                .with_hint(if secs == 0 {
+                    "write 1s".to_owned()
+                } else {
+                    format!(
+                        "write {} or {}",
+                        Duration::from_std(std::time::Duration::from_secs(secs)),
+                        Duration::from_std(std::time::Duration::from_secs(secs + 1))
+                    )
+                }),
+            );
+        }
+    };
+    match body {
+        Body::Provider(p) => {
+            if let Some(t) = &p.timeout {
+                positive(
+                    "/spec/timeout",
+                    t,
+                    "a request needs some time, e.g. 60s",
+                    errors,
+                );
+            }
+        }
+        Body::Plan(p) => {
+            if let RateLimit::Every { per, .. } = &p.rate_limit {
+                positive(
+                    "/spec/rateLimit/per",
+                    per,
+                    "write the period the requests are counted over, e.g. 1s",
+                    errors,
+                );
+            }
+            if let Limit::Every { per, .. } = &p.quota {
+                if positive(
+                    "/spec/quota/per",
+                    per,
+                    "write the period after which the quota renews, e.g. 30d",
+                    errors,
+                ) {
+                    whole("/spec/quota/per", per, "quota_renewal_rate", errors);
                 }
             }
-        }
-        serde_yaml::Value::String(s) => Value::String(s.clone()),
-        serde_yaml::Value::Sequence(items) => Value::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| to_json(item, child(&pointer, &i.to_string()), errors))
-                .collect(),
-        ),
-        serde_yaml::Value::Mapping(m) => {
-            let mut out = Map::with_capacity(m.len());
-            for (k, item) in m {
-                let key = match k {
-                    serde_yaml::Value::String(s) => s.clone(),
-                    serde_yaml::Value::Bool(b) => b.to_string(),
-                    serde_yaml::Value::Number(n) => n.to_string(),
-                    _ => {
-                        errors.push((
-                            pointer.clone(),
-                            "mapping keys must be plain strings".to_owned(),
-                        ));
-                        continue;
-                    }
-                };
-                let value = to_json(item, child(&pointer, &key), errors);
-                out.insert(key, value);
+            if let Some(KeyExpiry::After(d)) = &p.key_expiry {
+                if positive(
+                    "/spec/keyExpiry",
+                    d,
+                    "write `never` for keys that do not expire",
+                    errors,
+                ) {
+                    whole("/spec/keyExpiry", d, "key_expires_in", errors);
+                }
             }
-            Value::Object(out)
-        }
-        serde_yaml::Value::Tagged(t) => {
-            errors.push((
-                pointer,
-                format!("YAML tags such as `{}` are not supported", t.tag),
-            ));
-            Value::Null
-        }
-    }
-}
-
-/// `/spec/apis/0/apiId` → `spec.apis[0].apiId`, the way users think of a field.
-pub(crate) fn field_path(pointer: &str) -> String {
-    let mut out = String::new();
-    for token in pointer.split('/').skip(1) {
-        let token = token.replace("~1", "/").replace("~0", "~");
-        if !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()) {
-            out.push('[');
-            out.push_str(&token);
-            out.push(']');
-        } else {
-            if !out.is_empty() {
-                out.push('.');
+            if let Some(Limit::Every { per, .. }) = &p.access_request_frequency {
+                positive(
+                    "/spec/accessRequestFrequency/per",
+                    per,
+                    "write the period the requests are counted over, e.g. 30d",
+                    errors,
+                );
             }
-            out.push_str(&token);
         }
-    }
-    if out.is_empty() {
-        "the document".into()
-    } else {
-        out
+        _ => {}
     }
 }
 
@@ -384,6 +465,110 @@ fn value_words(v: &Value) -> &'static str {
         Value::Array(_) => "a list",
         Value::Object(_) => "a mapping",
     }
+}
+
+/// A value as the user wrote it, for messages: a scalar in backticks, else its kind.
+fn written(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("`{s}`"),
+        Value::Number(n) => format!("`{n}`"),
+        Value::Bool(b) => format!("`{b}`"),
+        other => value_words(other).to_owned(),
+    }
+}
+
+/// The powers of two a range may end at, written the way people read them.
+fn bound_words(n: &Value) -> String {
+    match n.as_u64() {
+        Some(v) if v == 1 << 53 => "2^53".into(),
+        _ => n.to_string(),
+    }
+}
+
+/// "a whole number from 1 to 2^53" for a numeric schema with bounds.
+fn number_words(node: &Value) -> Option<String> {
+    // `Option<u32>` is `["integer", "null"]`: the null is the field's absence, not a form.
+    let types: Vec<&str> = match node.get("type")? {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|t| *t != "null")
+            .collect(),
+        _ => return None,
+    };
+    let what = match types.as_slice() {
+        ["integer"] => "a whole number",
+        ["number"] => "a number",
+        _ => return None,
+    };
+    let max = node.get("maximum").map(bound_words);
+    let range = match (node.get("minimum"), node.get("exclusiveMinimum"), max) {
+        (Some(min), _, Some(max)) => format!("{what} from {} to {max}", bound_words(min)),
+        (_, Some(min), Some(max)) => {
+            format!("{what} above {} and at most {max}", bound_words(min))
+        }
+        (Some(min), _, None) => format!("{what} of at least {}", bound_words(min)),
+        (_, Some(min), None) => format!("{what} above {}", bound_words(min)),
+        (None, None, Some(max)) => format!("{what} of at most {max}"),
+        (None, None, None) => return None,
+    };
+    Some(range)
+}
+
+/// One message for every way a number can be wrong: the type, the range, a fraction.
+fn number_error(
+    pointer: &str,
+    field: &str,
+    range: &str,
+    instance: &Value,
+    loc: &Locator<'_>,
+) -> Diagnostic {
+    let hint = yaml_hint(loc, pointer, false);
+    loc.value(
+        pointer,
+        format!("`{field}` must be {range}, not {}", written(instance)),
+    )
+    .with_hint_opt(hint)
+}
+
+/// Why a scalar that looks like a number or a boolean was read as text, and how to write it.
+fn yaml_hint(loc: &Locator<'_>, pointer: &str, expects_bool: bool) -> Option<String> {
+    let node = loc.pos.node(pointer)?;
+    let NodeKind::Scalar { text, style } = &node.kind else {
+        return None;
+    };
+    if *style == Style::Quoted {
+        return matches!(resolve_plain(text), Plain::Number(_) | Plain::Bool(_))
+            .then(|| "the quotes make it text: remove them".to_owned());
+    }
+    if *style != Style::Plain || node.tag.is_some() {
+        return None;
+    }
+    // YAML 1.1 (Kubernetes, older tools) read these as booleans and numbers; YAML 1.2 does not.
+    let lower = text.to_ascii_lowercase();
+    if expects_bool {
+        return match lower.as_str() {
+            "yes" | "y" | "on" => Some(format!("YAML 1.2 reads `{text}` as text: write `true`")),
+            "no" | "n" | "off" => Some(format!("YAML 1.2 reads `{text}` as text: write `false`")),
+            _ => None,
+        };
+    }
+    let unsigned = text.trim_start_matches(['-', '+']);
+    let number = if unsigned.contains('_')
+        && unsigned
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '_' || c == '.')
+    {
+        Some(text.replace('_', ""))
+    } else if let Some(bits) = lower.strip_prefix("0b") {
+        u64::from_str_radix(&bits.replace('_', ""), 2)
+            .ok()
+            .map(|v| v.to_string())
+    } else {
+        None
+    };
+    number.map(|n| format!("YAML 1.2 reads `{text}` as text: write {n}"))
 }
 
 /// Finds the schema node at a schema location, following `$ref`s on the way.
@@ -475,19 +660,42 @@ fn describe(
             out.push(loc.key(&place, message));
         }
         ValidationErrorKind::Type { kind } => {
+            let node = schema_node(root, parent_location(e.schema_path.as_str()));
+            if let Some(range) = node.and_then(number_words) {
+                out.push(number_error(pointer, &field, &range, instance, loc));
+                return;
+            }
             let expected = match kind {
                 TypeKind::Single(t) => type_words(*t).to_owned(),
+                // Free text also accepts numbers and booleans (they are taken as written).
+                TypeKind::Multiple(set) if set.iter().any(|t| t == JsonType::String) => {
+                    "a string".to_owned()
+                }
                 TypeKind::Multiple(set) => {
                     set.iter().map(type_words).collect::<Vec<_>>().join(" or ")
                 }
             };
-            out.push(loc.value(
-                pointer,
-                format!(
-                    "`{field}` must be {expected}, not {}",
-                    value_words(instance)
-                ),
-            ));
+            let expects_bool = matches!(kind, TypeKind::Single(JsonType::Boolean));
+            out.push(
+                loc.value(
+                    pointer,
+                    format!("`{field}` must be {expected}, not {}", written(instance)),
+                )
+                .with_hint_opt(yaml_hint(loc, pointer, expects_bool)),
+            );
+        }
+        ValidationErrorKind::Minimum { .. }
+        | ValidationErrorKind::ExclusiveMinimum { .. }
+        | ValidationErrorKind::Maximum { .. }
+        | ValidationErrorKind::ExclusiveMaximum { .. }
+            if schema_node(root, parent_location(e.schema_path.as_str()))
+                .and_then(number_words)
+                .is_some() =>
+        {
+            let range = schema_node(root, parent_location(e.schema_path.as_str()))
+                .and_then(number_words)
+                .unwrap_or_default();
+            out.push(number_error(pointer, &field, &range, instance, loc));
         }
         ValidationErrorKind::Constant { expected_value } => {
             let expected = scalar_json(expected_value);
@@ -526,13 +734,17 @@ fn describe(
             let s = instance.as_str().unwrap_or_default();
             out.push(pattern_message(pointer, &field, pattern, s, loc));
         }
-        ValidationErrorKind::Minimum { limit }
-        | ValidationErrorKind::ExclusiveMinimum { limit } => {
+        ValidationErrorKind::Minimum { limit } => {
             out.push(loc.value(pointer, format!("`{field}` must be at least {limit}")));
         }
-        ValidationErrorKind::Maximum { limit }
-        | ValidationErrorKind::ExclusiveMaximum { limit } => {
+        ValidationErrorKind::ExclusiveMinimum { limit } => {
+            out.push(loc.value(pointer, format!("`{field}` must be more than {limit}")));
+        }
+        ValidationErrorKind::Maximum { limit } => {
             out.push(loc.value(pointer, format!("`{field}` must be at most {limit}")));
+        }
+        ValidationErrorKind::ExclusiveMaximum { limit } => {
+            out.push(loc.value(pointer, format!("`{field}` must be less than {limit}")));
         }
         ValidationErrorKind::MinLength { limit } => {
             let message = if *limit <= 1 {
@@ -709,7 +921,7 @@ fn pattern_message(
                 .err()
                 .unwrap_or_else(|| format!("{s:?} is not an email address")),
         )
-    } else if pattern.contains("never") {
+    } else if pattern == KEY_EXPIRY_PATTERN {
         Some(format!(
             "{s:?} is not a key expiry: write a duration such as 30d, or `never`"
         ))
@@ -787,15 +999,5 @@ mod tests {
         );
         assert_eq!(did_you_mean("colour", fields.into_iter()), None);
         assert_eq!(did_you_mean("Prodcut", KINDS.into_iter()), Some("Product"));
-    }
-
-    #[test]
-    fn field_paths_read_like_yaml() {
-        assert_eq!(field_path("/spec/apis/0/apiId"), "spec.apis[0].apiId");
-        assert_eq!(field_path(""), "the document");
-        assert_eq!(
-            field_path("/metadata/annotations/a~1b"),
-            "metadata.annotations.a/b"
-        );
     }
 }

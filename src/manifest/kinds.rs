@@ -1,7 +1,7 @@
 //! The six manifest kinds exactly as users write them (SPEC §1.2), with serde and schemars derives.
 //!
 //! These are wire types for YAML: they parse and describe themselves as JSON Schema, and nothing
-//! else. Cross-document rules (references, duplicate names, files) live in `validate`; the resolved
+//! else. Cross-document rules (references, duplicate names, files) live in `rules`; the resolved
 //! model the reconciler works on lives in `crate::desired`.
 
 use std::collections::BTreeMap;
@@ -187,9 +187,9 @@ pub struct PlanSpec {
     /// Longer description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// `{requests, per}` or `unlimited`.
-    pub rate_limit: Limit,
-    /// `{requests, per}` or `unlimited`.
+    /// `{requests, per}` or `unlimited`; `requests` may be fractional (Tyk's `rate` is a float).
+    pub rate_limit: RateLimit,
+    /// `{requests, per}` or `unlimited`; a whole number of requests per a whole number of seconds.
     pub quota: Limit,
     /// A duration, or `never` (default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -324,9 +324,12 @@ impl JsonSchema for Name {
         "Name".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // `name: 2024` is a valid name as written: YAML readers see a number (or, for `true`, a
+        // boolean), and portalctl takes the text; the schema accepts the same so editors agree.
         schemars::json_schema!({
-            "type": "string",
+            "type": ["string", "number", "boolean"],
             "pattern": NAME_PATTERN,
+            "minimum": 0,
             "description": "lowercase letters, digits and '-', 1-63 characters"
         })
     }
@@ -443,222 +446,14 @@ impl JsonSchema for Email {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^[^@\\s<>]+@[^@\\s<>.][^@\\s<>]*\\.[^@\\s<>]*[^@\\s<>.]$",
+            // `\s` is ECMAScript's, which lacks U+0085 (NEL); `Email::parse` refuses every
+            // Unicode space, so the pattern adds it: what passes the schema parses.
+            "pattern": "^[^@\\s\\u0085<>]+@[^@\\s\\u0085<>.][^@\\s\\u0085<>]*\\.[^@\\s\\u0085<>]*[^@\\s\\u0085<>.]$",
             "description": "an email address"
         })
     }
 }
 
-/// A duration written as `500ms`, `30s`, `15m`, `12h` or `30d`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Duration(std::time::Duration);
-
-/// The pattern every [`Duration`] matches (also used in the JSON Schema).
-pub const DURATION_PATTERN: &str = "^[0-9]+(ms|s|m|h|d)$";
-
-impl Duration {
-    /// Parses `N(ms|s|m|h|d)`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-        let (num, unit) = s.split_at(digits);
-        let bad = || {
-            format!("{s:?} is not a duration: write a whole number and a unit, e.g. 500ms, 30s, 15m, 12h, 30d")
-        };
-        let n: u64 = num.parse().map_err(|_| bad())?;
-        let ms_per = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return Err(bad()),
-        };
-        n.checked_mul(ms_per)
-            .filter(|ms| *ms <= 100 * 365 * 86_400_000)
-            .map(|ms| Duration(std::time::Duration::from_millis(ms)))
-            .ok_or_else(|| format!("duration {s:?} is too long (at most 100 years)"))
-    }
-    /// From a std duration (rounded to milliseconds when displayed).
-    pub fn from_std(d: std::time::Duration) -> Self {
-        Duration(d)
-    }
-    /// The std duration.
-    pub fn as_std(&self) -> std::time::Duration {
-        self.0
-    }
-    /// Whole seconds, rounded up so that `500ms` is not 0.
-    pub fn as_secs_ceil(&self) -> u64 {
-        let ms = self.0.as_millis() as u64;
-        ms.div_ceil(1000)
-    }
-}
-impl TryFrom<String> for Duration {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Duration::parse(&s)
-    }
-}
-impl From<Duration> for String {
-    fn from(d: Duration) -> String {
-        d.to_string()
-    }
-}
-impl fmt::Display for Duration {
-    /// Prints the largest unit that divides the duration exactly.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis() as u64;
-        for (unit, per) in [
-            ("d", 86_400_000),
-            ("h", 3_600_000),
-            ("m", 60_000),
-            ("s", 1_000),
-        ] {
-            if ms != 0 && ms % per == 0 {
-                return write!(f, "{}{unit}", ms / per);
-            }
-        }
-        if ms == 0 {
-            return f.write_str("0s");
-        }
-        write!(f, "{ms}ms")
-    }
-}
-impl JsonSchema for Duration {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Duration".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "pattern": DURATION_PATTERN,
-            "description": "a duration: 500ms, 30s, 15m, 12h, 30d"
-        })
-    }
-}
-
-/// A rate or quota: `{requests: N, per: DURATION}` or the string `unlimited`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Limit {
-    /// No limit.
-    Unlimited,
-    /// `requests` per `per`.
-    Every {
-        /// How many requests.
-        requests: u64,
-        /// In what period.
-        per: Duration,
-    },
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LimitObject {
-    requests: u64,
-    per: Duration,
-}
-
-impl Serialize for Limit {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match *self {
-            Limit::Unlimited => s.serialize_str("unlimited"),
-            Limit::Every { requests, per } => LimitObject { requests, per }.serialize(s),
-        }
-    }
-}
-impl<'de> Deserialize<'de> for Limit {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Word(String),
-            Object(LimitObject),
-        }
-        match Raw::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("expected `unlimited` or {requests: N, per: DURATION}")
-        })? {
-            Raw::Word(w) if w == "unlimited" => Ok(Limit::Unlimited),
-            Raw::Word(w) => Err(serde::de::Error::custom(format!(
-                "{w:?} is not a limit: write `unlimited` or {{requests: N, per: DURATION}}"
-            ))),
-            Raw::Object(o) => Ok(Limit::Every {
-                requests: o.requests,
-                per: o.per,
-            }),
-        }
-    }
-}
-impl JsonSchema for Limit {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Limit".into()
-    }
-    fn json_schema(gen: &mut SchemaGenerator) -> Schema {
-        let per = gen.subschema_for::<Duration>();
-        schemars::json_schema!({
-            "description": "`unlimited` or {requests: N, per: DURATION}",
-            "oneOf": [
-                { "type": "string", "const": "unlimited" },
-                {
-                    "type": "object",
-                    "properties": {
-                        "requests": { "type": "integer", "minimum": 1 },
-                        "per": per
-                    },
-                    "required": ["requests", "per"],
-                    "additionalProperties": false
-                }
-            ]
-        })
-    }
-}
-
-/// Key expiry: a duration or `never`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyExpiry {
-    /// Keys never expire.
-    Never,
-    /// Keys expire this long after creation.
-    After(Duration),
-}
-
-impl KeyExpiry {
-    /// Seconds for Tyk's `key_expires_in` (0 = never).
-    pub fn as_tyk_seconds(&self) -> i64 {
-        match self {
-            KeyExpiry::Never => 0,
-            KeyExpiry::After(d) => d.as_secs_ceil() as i64,
-        }
-    }
-}
-impl Serialize for KeyExpiry {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            KeyExpiry::Never => s.serialize_str("never"),
-            KeyExpiry::After(d) => s.serialize_str(&d.to_string()),
-        }
-    }
-}
-impl<'de> Deserialize<'de> for KeyExpiry {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if s == "never" {
-            Ok(KeyExpiry::Never)
-        } else {
-            Duration::parse(&s)
-                .map(KeyExpiry::After)
-                .map_err(serde::de::Error::custom)
-        }
-    }
-}
-impl JsonSchema for KeyExpiry {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "KeyExpiry".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "pattern": "^(never|[0-9]+(ms|s|m|h|d))$",
-            "description": "a duration such as 30d, or `never`"
-        })
-    }
-}
+pub use super::limits::{
+    Duration, KeyExpiry, Limit, RateLimit, DURATION_PATTERN, KEY_EXPIRY_PATTERN, MAX_REQUESTS,
+};

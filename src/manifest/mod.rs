@@ -1,28 +1,30 @@
 //! Manifests as users write them: the kinds, loading from files, and validation with
 //! `FILE:LINE:COLUMN` diagnostics (SPEC §1). No network, no database.
 //!
-//! The pipeline: [`load`] walks the files (this module), each document is checked on its own
-//! against its kind's JSON Schema (`check`), then the rules across documents and the files they
-//! name are checked and the [`Desired`] state is built (`rules`). Errors are collected, never
-//! returned early: one broken file does not hide the mistakes of another.
+//! The pipeline: [`load`] walks the files (this module), each file is read into YAML nodes that
+//! keep what was written and where (`yaml`), each document is typed by its kind's JSON Schema
+//! (`convert`) and checked on its own (`check`), then the rules across documents and the files
+//! they name are checked and the [`Desired`] state is built (`rules`). Errors are collected, never
+//! returned early: one broken file, or one broken document of a file, does not hide the mistakes
+//! of another.
 
 mod check;
+mod convert;
 pub mod diagnostic;
 pub mod kinds;
+pub mod limits;
 pub mod positions;
 mod rules;
 pub mod schema;
+pub mod yaml;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 
 use crate::desired::Desired;
-use check::{Checked, FileCtx};
-use positions::{DocPositions, Pos};
+use check::{Checked, Declared, FileCtx};
 
 /// A manifest set that passed validation.
 #[derive(Debug, Clone)]
@@ -55,8 +57,8 @@ pub fn load_with_warnings(path: &Path) -> (Result<Loaded, Diagnostics>, Vec<Diag
         Ok(files) => files,
         Err(d) => return (Err(Diagnostics(vec![d])), warnings),
     };
-    let (docs, documents) = load_files(&files, &mut errors);
-    let desired = rules::resolve_all(docs, &mut errors, &mut warnings);
+    let (docs, declared, documents) = load_files(&files, &mut errors);
+    let desired = rules::resolve_all(docs, &declared, &mut errors, &mut warnings);
     // Per-document and cross-document findings are found in two passes; print them in the order
     // of the files instead.
     let order = |d: &Diagnostic| (d.file.clone(), d.line, d.column);
@@ -75,44 +77,58 @@ pub fn load_with_warnings(path: &Path) -> (Result<Loaded, Diagnostics>, Vec<Diag
     }
 }
 
+/// What the files hold: valid documents, what invalid ones declare, and how many manifests.
+#[derive(Default)]
+struct FileDocs {
+    docs: Vec<check::Doc>,
+    declared: Vec<Declared>,
+    errors: Vec<Diagnostic>,
+    count: usize,
+}
+
 /// Reads and checks the files, several at once on machines with several cores; documents and
 /// errors come back in file order whatever the threads did.
-fn load_files(files: &[PathBuf], errors: &mut Vec<Diagnostic>) -> (Vec<check::Doc>, usize) {
-    type Slot = std::sync::Mutex<Option<(usize, Vec<check::Doc>, Vec<Diagnostic>)>>;
+fn load_files(
+    files: &[PathBuf],
+    errors: &mut Vec<Diagnostic>,
+) -> (Vec<check::Doc>, Vec<Declared>, usize) {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len());
-    let mut docs = Vec::new();
-    let mut documents = 0;
+    let mut all = FileDocs::default();
+    let mut merge = |f: FileDocs| {
+        all.docs.extend(f.docs);
+        all.declared.extend(f.declared);
+        errors.extend(f.errors);
+        all.count += f.count;
+    };
     if threads <= 1 {
         for file in files {
-            documents += load_file(file, &mut docs, errors);
+            merge(load_file(file));
         }
-        return (docs, documents);
-    }
-    let slots: Vec<Slot> = files.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(file) = files.get(i) else { break };
-                let (mut d, mut e) = (Vec::new(), Vec::new());
-                let n = load_file(file, &mut d, &mut e);
-                if let Ok(mut slot) = slots[i].lock() {
-                    *slot = Some((n, d, e));
-                }
-            });
-        }
-    });
-    for slot in slots {
-        if let Some((n, d, e)) = slot.into_inner().ok().flatten() {
-            documents += n;
-            docs.extend(d);
-            errors.extend(e);
+    } else {
+        let slots: Vec<std::sync::Mutex<Option<FileDocs>>> =
+            files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(file) = files.get(i) else { break };
+                    let loaded = load_file(file);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(loaded);
+                    }
+                });
+            }
+        });
+        for slot in slots {
+            if let Some(f) = slot.into_inner().ok().flatten() {
+                merge(f);
+            }
         }
     }
-    (docs, documents)
+    (all.docs, all.declared, all.count)
 }
 
 /// Words for an IO error, lowercase like every other message.
@@ -186,107 +202,48 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), Diagnost
     Ok(())
 }
 
-/// 1-based line and column of a byte offset, counting only `\n` as a line break (serde_yaml
-/// also counts a lone `\r`, which editors and `str::lines` do not).
-fn line_column(text: &str, index: usize) -> (u32, u32) {
-    let mut index = index.min(text.len());
-    while !text.is_char_boundary(index) {
-        index -= 1;
-    }
-    let before = &text[..index];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line as u32, column as u32)
-}
-
-/// Reads one file, checks its documents, and returns how many were portalctl manifests.
-fn load_file(path: &Path, docs: &mut Vec<check::Doc>, errors: &mut Vec<Diagnostic>) -> usize {
+/// Reads one file and checks each of its documents on its own.
+fn load_file(path: &Path) -> FileDocs {
+    let mut out = FileDocs::default();
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
-            errors.push(Diagnostic::error(
+            out.errors.push(Diagnostic::error(
                 path,
                 1,
                 1,
                 format!("cannot read file: {}", io_words(&e)),
             ));
-            return 0;
+            return out;
         }
     };
     let Ok(text) = String::from_utf8(bytes) else {
-        errors.push(Diagnostic::error(
+        out.errors.push(Diagnostic::error(
             path,
             1,
             1,
             "file is not UTF-8 text".into(),
         ));
-        return 0;
+        return out;
     };
-    // Both parsers must see the same characters for columns to agree.
+    // Columns count characters after the byte order mark, as editors show them.
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let file = FileCtx {
         path: Arc::from(path),
         dir: Arc::from(path.parent().unwrap_or(Path::new(""))),
     };
-    let mut positions = positions::index(text).into_iter();
-    let mut count = 0;
-    for document in serde_yaml::Deserializer::from_str(text) {
-        let pos = positions
-            .next()
-            .unwrap_or_else(|| DocPositions::unknown(Pos::START));
-        match serde_yaml::Value::deserialize(document) {
-            Ok(value) => match check::check(&file, value, pos, errors) {
-                Checked::Skipped => {}
-                Checked::Invalid => count += 1,
-                Checked::Valid(doc) => {
-                    count += 1;
-                    docs.push(*doc);
-                }
-            },
-            Err(e) => {
-                let (line, column) = e
-                    .location()
-                    .map(|l| line_column(text, l.index()))
-                    .unwrap_or((pos.start.line, pos.start.column));
-                errors.push(Diagnostic::error(
-                    path,
-                    line,
-                    column,
-                    format!("invalid YAML: {}", yaml_message(&e)),
-                ));
-                // serde_yaml repeats the same error forever after a syntax error: the rest of
-                // the file cannot be read.
-                break;
+    for document in yaml::read(text) {
+        match check::check(&file, document, &mut out.errors) {
+            Checked::Skipped => {}
+            Checked::Invalid(declared) => {
+                out.count += 1;
+                out.declared.extend(declared);
+            }
+            Checked::Valid(doc) => {
+                out.count += 1;
+                out.docs.push(*doc);
             }
         }
     }
-    count
-}
-
-/// serde_yaml's message without its trailing "at line L column C" (the location is printed
-/// in front already).
-fn yaml_message(e: &serde_yaml::Error) -> String {
-    let s = e.to_string();
-    match s.find(" at line ") {
-        Some(i) => {
-            let rest = &s[i + " at line ".len()..];
-            // Keep anything after the location (", while parsing a flow node").
-            let tail = rest.find(',').map(|j| &rest[j..]).unwrap_or("");
-            format!("{}{}", &s[..i], tail)
-        }
-        None => s,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::line_column;
-
-    #[test]
-    fn lone_carriage_returns_do_not_count_as_lines() {
-        // serde_yaml would say line 3 here; editors and the rest of our positions say line 2.
-        let text = "a: 1\rb: [\nc";
-        assert_eq!(line_column(text, text.len()), (2, 2));
-        assert_eq!(line_column("é: [", 4), (1, 4));
-    }
+    out
 }

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::check::{did_you_mean, Body, Doc};
+use super::check::{did_you_mean, Body, Declared, Doc};
 use super::diagnostic::Diagnostic;
 use super::kinds::{Name, SecretRef, TeamRef, Visibility, ALL_USERS, DEFAULT_ORG};
 use crate::desired::{
@@ -102,9 +102,12 @@ fn reference_hint<'a>(word: &str, kind: &str, declared: impl Iterator<Item = &'a
 }
 
 /// Checks every cross-document rule and the referenced files, and builds the desired state.
-/// The returned [`Desired`] is meaningful only when no error was pushed.
+/// Names that invalid documents declare count as declared, so that a reference to a broken
+/// document is not reported on top of its own mistakes. The returned [`Desired`] is meaningful
+/// only when no error was pushed.
 pub(crate) fn resolve_all(
     docs: Vec<Doc>,
+    declared: &[Declared],
     errors: &mut Vec<Diagnostic>,
     warnings: &mut Vec<Diagnostic>,
 ) -> Desired {
@@ -135,6 +138,12 @@ pub(crate) fn resolve_all(
         docs.iter()
             .filter(|d| d.body.kind() == k)
             .map(|d| d.metadata.name.to_string())
+            .chain(
+                declared
+                    .iter()
+                    .filter(|d| d.kind == k)
+                    .map(|d| d.name.clone()),
+            )
             .collect()
     };
     let providers = names("Provider");
@@ -148,6 +157,10 @@ pub(crate) fn resolve_all(
             Body::Team(t) => Some(format!("{}/{}", t.organisation, d.metadata.name)),
             _ => None,
         })
+        .chain(declared.iter().filter_map(|d| {
+            let org = d.organisation.as_ref().filter(|_| d.kind == "Team")?;
+            Some(format!("{org}/{}", d.name))
+        }))
         .collect();
 
     let check_provider = |d: &Doc, pointer: &str, p: &Name, errors: &mut Vec<Diagnostic>| {

@@ -1,9 +1,10 @@
 //! JSON Schemas of the manifest kinds (SPEC §1.4), generated from the types in `kinds` by
 //! schemars, and the compiled validators the loader checks every document with.
 //!
-//! The schemas are the single source of truth for envelope, field, type and pattern checks: what
-//! an editor flags is what `validate` reports. This module generates and compiles; it does not
-//! turn validation errors into messages (that is `check`'s job) and reads no files.
+//! The schemas are the single source of truth for envelope, field, type and pattern checks, and
+//! for where a manifest wants text (`convert` types scalars by them): what an editor flags is what
+//! `validate` reports. This module generates and compiles; it does not turn validation errors into
+//! messages (that is `check`'s job) and reads no files.
 
 use std::sync::OnceLock;
 
@@ -51,7 +52,51 @@ fn kind_parts(kind: &str) -> (Value, Map<String, Value>) {
         "required": ["apiVersion", "kind", "metadata", "spec"],
         "additionalProperties": false,
     });
-    (doc, gen.take_definitions(true))
+    let mut doc = doc;
+    let mut defs = Value::Object(gen.take_definitions(true));
+    widen_text(&mut doc);
+    widen_text(&mut defs);
+    let Value::Object(defs) = defs else {
+        unreachable!("definitions are an object")
+    };
+    (doc, defs)
+}
+
+/// Where a manifest takes free text, YAML readers see `2024`, `true` or `1.5` as a number or a
+/// boolean, while portalctl takes the text as written (`convert`). Such places accept numbers and
+/// booleans too, so editors do not flag what `validate` accepts. Strings with a `pattern`,
+/// `format`, `const` or `enum` stay strings: no number can be a duration, an email or an enum
+/// value, and editors should flag those the way `validate` does.
+fn widen_text(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            let free = ["const", "enum", "pattern", "format"]
+                .iter()
+                .all(|k| !o.contains_key(*k));
+            if free {
+                match o.get_mut("type") {
+                    Some(t @ Value::String(_)) if t == "string" => {
+                        *t = json!(["string", "number", "boolean"]);
+                    }
+                    Some(Value::Array(types)) if types.iter().any(|t| t == "string") => {
+                        let null = types.iter().any(|t| t == "null");
+                        *types = vec!["string".into(), "number".into(), "boolean".into()];
+                        if null {
+                            types.push("null".into());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for (k, child) in o.iter_mut() {
+                if !matches!(k.as_str(), "const" | "enum" | "default" | "examples") {
+                    widen_text(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(widen_text),
+        _ => {}
+    }
 }
 
 /// The schema of one kind, self-contained (its definitions under `$defs`).

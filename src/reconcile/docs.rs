@@ -8,7 +8,8 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::desired::{Desired, Kind, Plan, Product, Provider};
-use crate::manifest::kinds::{KeyExpiry, Limit, ProviderSpec, SecretRef};
+use crate::manifest::kinds::{KeyExpiry, Limit, ProviderSpec, RateLimit, SecretRef};
+use crate::manifest::limits::float_json;
 
 /// The ownership tag of an instance.
 pub fn owner_tag(instance: &str) -> String {
@@ -110,10 +111,32 @@ fn tags_for(provider: Option<&Provider>, instance: &str) -> Vec<String> {
     tags
 }
 
+/// Tyk's `rate` and `per`, floats: exactly the values written (1500ms is `per: 1.5`), `-1` when
+/// unlimited. Whole values are JSON integers.
+fn rate_fields(l: &RateLimit) -> (Value, Value) {
+    match l {
+        RateLimit::Unlimited => (json!(-1), json!(-1)),
+        RateLimit::Every { requests, per } => {
+            (float_json(*requests), float_json(per.as_secs_f64()))
+        }
+    }
+}
+
+/// Tyk's `quota_max` and `quota_renewal_rate`, integers (`-1` when unlimited). Validation admits
+/// only a whole number of seconds for `per`; were it not, the renewal would be rounded up, never
+/// down to a shorter period.
 fn limit_fields(l: &Limit) -> (i64, i64) {
     match l {
         Limit::Unlimited => (-1, -1),
-        Limit::Every { requests, per } => (*requests as i64, per.as_secs_ceil() as i64),
+        Limit::Every { requests, per } => {
+            let seconds = per
+                .whole_seconds()
+                .unwrap_or_else(|| per.as_std().as_secs() + 1);
+            (
+                i64::try_from(*requests).unwrap_or(i64::MAX),
+                i64::try_from(seconds).unwrap_or(i64::MAX),
+            )
+        }
     }
 }
 
@@ -200,7 +223,7 @@ fn plan_policy(desired: &Desired, p: &Plan, instance: &str) -> Option<DesiredPol
         .providers
         .values()
         .find(|x| x.name.as_str() == provider_name);
-    let (rate, per) = limit_fields(&p.spec.rate_limit);
+    let (rate, per) = rate_fields(&p.spec.rate_limit);
     let (quota_max, quota_per) = limit_fields(&p.spec.quota);
     let mut owned = Map::new();
     owned.insert(
@@ -209,10 +232,10 @@ fn plan_policy(desired: &Desired, p: &Plan, instance: &str) -> Option<DesiredPol
     );
     owned.insert(
         "partitions.rate_limit".into(),
-        json!(p.spec.rate_limit != Limit::Unlimited),
+        json!(p.spec.rate_limit != RateLimit::Unlimited),
     );
-    owned.insert("rate".into(), json!(rate));
-    owned.insert("per".into(), json!(per));
+    owned.insert("rate".into(), rate);
+    owned.insert("per".into(), per);
     owned.insert("quota_max".into(), json!(quota_max));
     owned.insert("quota_renewal_rate".into(), json!(quota_per));
     owned.insert(
@@ -505,6 +528,75 @@ mod tests {
         assert_eq!(normalize(json!(100.0)), json!(100));
         assert_eq!(normalize(json!(-1.0)), json!(-1));
         assert_eq!(normalize(json!(0.5)), json!(0.5));
+    }
+
+    #[test]
+    fn plan_limits_are_exact_and_integer_fields_stay_integers() {
+        use crate::manifest::kinds::{Duration, KeyExpiry, Limit, PlanSpec, RateLimit};
+        let d = |s: &str| Duration::parse(s).unwrap();
+        let plan = |rate_limit, quota, key_expiry| Plan {
+            name: "p".to_owned().try_into().unwrap(),
+            spec: PlanSpec {
+                provider: "tyk".to_owned().try_into().unwrap(),
+                display_name: "P".into(),
+                description: None,
+                rate_limit,
+                quota,
+                key_expiry,
+                auto_approve: false,
+                access_request_frequency: None,
+                credential_metadata: Default::default(),
+                policy: None,
+            },
+            source: crate::desired::Source {
+                file: "p.yaml".into(),
+                line: 1,
+            },
+        };
+        let owned = |p: &Plan| {
+            plan_policy(&Desired::default(), p, "default")
+                .unwrap()
+                .owned
+        };
+        let exact = owned(&plan(
+            RateLimit::Every {
+                requests: 3.0,
+                per: d("1500ms"),
+            },
+            Limit::Every {
+                requests: 1000,
+                per: d("30d"),
+            },
+            Some(KeyExpiry::After(d("12h"))),
+        ));
+        assert_eq!(exact["rate"], json!(3));
+        assert_eq!(exact["per"], json!(1.5));
+        assert_eq!(exact["quota_max"], json!(1000));
+        assert_eq!(exact["quota_renewal_rate"], json!(2_592_000));
+        assert_eq!(exact["key_expires_in"], json!(43_200));
+        let third = owned(&plan(
+            RateLimit::Every {
+                requests: 2.5,
+                per: d("0.3333s"),
+            },
+            Limit::Unlimited,
+            None,
+        ));
+        assert_eq!(third["rate"], json!(2.5));
+        assert_eq!(third["per"], json!(0.3333));
+        // Tyk decodes integer fields strictly: -1 and 0, never -1.0.
+        let unlimited = owned(&plan(RateLimit::Unlimited, Limit::Unlimited, None));
+        for k in [
+            "rate",
+            "per",
+            "quota_max",
+            "quota_renewal_rate",
+            "key_expires_in",
+        ] {
+            assert!(unlimited[k].is_i64(), "{k}: {}", unlimited[k]);
+        }
+        assert_eq!(unlimited["quota_max"].to_string(), "-1");
+        assert_eq!(unlimited["key_expires_in"].to_string(), "0");
     }
 
     #[test]
